@@ -1,0 +1,1 @@
+"""The reproduction harness: claims registry, result recorder and the pytest plugin."""

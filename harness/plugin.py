@@ -1,0 +1,388 @@
+"""pytest plugin: options, tiers, device, data root, claim recording and the end-of-run report.
+
+Loaded by the root conftest.py. What a suite test sees:
+
+    def test_vgg16_params(claim):
+        claim("vgg16_params", count_params(vgg16()))
+
+Fixtures: `claim` (record + assert a claim of this test's paper), `seed`, `device`, `tier`,
+`data_root`, `cache_dir`, `artifacts` (figures and curves for the report).
+Markers: `@pytest.mark.full` (full tier; unmarked tests are smoke), one marker per paper
+(added automatically from the folder name: `pytest -m cam`).
+Loaders raise `datasets.DataMissing` -> the test is skipped with the expected layout.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from datasets import DataMissing
+
+from .claims import ClaimsError, load_claims
+from .results import (STATUS_FAIL, STATUS_KNOWN, STATUS_PASS, STATUS_RECORDED, STATUS_UNEXPECTED,
+                      Recorder, git_sha, new_run_id)
+
+SUITES = "suites"
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("repro", "paper reproduction")
+    g.addoption("--tier", choices=("smoke", "full", "all"), default="smoke",
+                help="which tier to run: smoke (CPU, minutes; default), full (the papers' protocols), all")
+    g.addoption("--data-root", default=os.environ.get("REPRO_DATA_ROOT"),
+                help="folder holding datasets in their published layouts (default: $REPRO_DATA_ROOT)")
+    g.addoption("--device", choices=("auto", "cpu", "cuda"), default="auto", help="compute device (default auto)")
+    g.addoption("--seed", type=int, default=0, help="random seed for data, init and training (default 0)")
+    g.addoption("--results-dir", default=None,
+                help="where runs are written (default <rootdir>/reports/out/runs)")
+    g.addoption("--baseline", default=None,
+                help="a previous run (run dir, run id, or results.csv) to flag regressions against")
+    g.addoption("--cache-dir", default=os.environ.get("REPRO_CACHE_DIR"),
+                help="checkpoint/feature cache (default $REPRO_CACHE_DIR or <rootdir>/.cache/repro)")
+    g.addoption("--no-report", action="store_true", help="record results but build no report")
+
+
+# ----------------------------------------------------------------------------- configuration
+class _State:
+    """Per-process run state, kept on config."""
+
+    def __init__(self, config):
+        opt = config.option
+        self.root = Path(config.rootpath)
+        self.tier = opt.tier
+        self.seed = opt.seed
+        self.data_root = Path(opt.data_root).expanduser() if opt.data_root else None
+        self.cache_dir = Path(opt.cache_dir or self.root / ".cache" / "repro").expanduser()
+        self.device = _pick_device(opt.device)
+        worker = getattr(config, "workerinput", None)
+        self.is_worker = worker is not None
+        self.run_id = worker["repro_run_id"] if worker else new_run_id()
+        results_dir = Path(opt.results_dir or self.root / "reports" / "out" / "runs")
+        self.run_dir = results_dir / self.run_id
+        self.recorder = None
+        self.worker_name = worker["workerid"] if worker else "main"
+        self.papers: set[str] = set()
+        self.claims_cache: dict[Path, object] = {}
+        self.rows: list[dict] = []
+        self.t0 = time.time()
+
+    def open_recorder(self):
+        if self.recorder is None:
+            self.recorder = Recorder(self.run_dir, self.run_id, worker=self.worker_name, tier=self.tier,
+                                     device=str(self.device), seed=self.seed, root=self.root)
+        return self.recorder
+
+    def claims_for(self, suite_dir: Path):
+        suite_dir = Path(suite_dir)
+        if suite_dir not in self.claims_cache:
+            self.claims_cache[suite_dir] = load_claims(suite_dir / "claims.toml")
+        return self.claims_cache[suite_dir]
+
+
+def _pick_device(name: str):
+    import torch
+    if name == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError("--device cuda: no CUDA device is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "full: full-tier test (the paper's protocol on real data; usually GPU)")
+    config.addinivalue_line("markers", "smoke: smoke-tier test (the default for unmarked tests)")
+    suites = Path(config.rootpath) / SUITES
+    if suites.is_dir():
+        for d in sorted(suites.iterdir()):
+            if (d / "claims.toml").exists():
+                config.addinivalue_line("markers", f"{d.name}: tests of the {d.name} suite")
+    state = _State(config)
+    if state.data_root is not None and not state.data_root.is_dir():
+        raise pytest.UsageError(f"--data-root {state.data_root}: no such directory")
+    if not state.is_worker:
+        try:
+            state.run_dir.mkdir(parents=True, exist_ok=True)
+            probe = state.run_dir / ".write-probe"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise pytest.UsageError(f"--results-dir: cannot write to {state.run_dir} ({e.strerror})")
+    else:
+        import torch
+        # two xdist workers on a small CPU: one thread each, or both crawl
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(config.workerinput.get("workercount", 2))))
+    config._repro = state
+
+
+def pytest_configure_node(node):  # xdist controller -> workers
+    node.workerinput["repro_run_id"] = node.config._repro.run_id
+    node.workerinput["workercount"] = node.config.getoption("numprocesses") or 1
+
+
+def _paper_of(item) -> tuple[str, Path] | None:
+    path = Path(str(item.path))
+    parts = path.parts
+    if SUITES in parts:
+        i = len(parts) - 1 - parts[::-1].index(SUITES)
+        if i + 1 < len(parts) - 1:
+            suite_dir = Path(*parts[: i + 2])
+            if (suite_dir / "claims.toml").exists():
+                return parts[i + 1], suite_dir
+    return None
+
+
+def pytest_collection_modifyitems(session, config, items):
+    state = config._repro
+    for item in items:
+        found = _paper_of(item)
+        if found is None:
+            continue
+        paper, suite_dir = found
+        try:
+            state.claims_for(suite_dir)  # validate every collected suite's claims up front
+        except ClaimsError as e:
+            raise pytest.UsageError(str(e)) from None
+        item.add_marker(getattr(pytest.mark, paper))
+        state.papers.add(paper)
+        item_tier = "full" if item.get_closest_marker("full") else "smoke"
+        item._repro_tier = item_tier
+        if state.tier != "all" and item_tier != state.tier:
+            item.add_marker(pytest.mark.skip(
+                reason=f"{item_tier}-tier test; this run is --tier {state.tier} (use --tier {item_tier})"))
+
+
+# ----------------------------------------------------------------------------- data -> skip
+def _data_missing_to_skip(outcome):
+    exc = outcome.excinfo[1] if outcome.excinfo else None
+    if isinstance(exc, DataMissing):
+        outcome.force_exception(pytest.skip.Exception(f"data missing: {exc}", _use_item_location=True))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    outcome = yield
+    _data_missing_to_skip(outcome)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    outcome = yield
+    _data_missing_to_skip(outcome)
+    recorder = getattr(item, "_repro_claims", None)
+    if recorder is None or outcome.excinfo is not None:
+        return
+    failures = [r for r in recorder.rows if r["status"] in (STATUS_FAIL, STATUS_UNEXPECTED)]
+    known = [r for r in recorder.rows if r["status"] == STATUS_KNOWN]
+    if failures:
+        outcome.force_exception(AssertionError("\n".join(recorder.messages[r["claim_id"]] for r in failures)))
+    elif known:
+        outcome.force_exception(pytest.xfail.Exception(
+            "\n".join(recorder.messages[r["claim_id"]] for r in known)))
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def repro_state(pytestconfig):
+    return pytestconfig._repro
+
+
+@pytest.fixture(scope="session")
+def seed(repro_state) -> int:
+    return repro_state.seed
+
+
+@pytest.fixture(scope="session")
+def device(repro_state):
+    return repro_state.device
+
+
+@pytest.fixture(scope="session")
+def tier(repro_state) -> str:
+    return repro_state.tier
+
+
+@pytest.fixture(scope="session")
+def data_root(repro_state):
+    """The data root (a Path), or None; loaders raise DataMissing, which becomes a skip."""
+    return repro_state.data_root
+
+
+@pytest.fixture(scope="session")
+def cache_dir(repro_state) -> Path:
+    repro_state.cache_dir.mkdir(parents=True, exist_ok=True)
+    return repro_state.cache_dir
+
+
+class Artifacts:
+    """Figures and curves a suite adds to the report (run_dir/figures/<paper>/)."""
+
+    def __init__(self, run_dir: Path, paper: str):
+        self.dir = run_dir / "figures" / paper
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def save_figure(self, fig, name: str) -> Path:
+        import matplotlib.pyplot as plt
+        path = self.dir / f"{name}.png"
+        tmp = path.with_suffix(".tmp.png")
+        fig.savefig(tmp, dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        os.replace(tmp, path)
+        return path
+
+    def save_curve(self, name: str, values, xlabel: str = "step", ylabel: str = "loss") -> Path:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.plot(list(values))
+        ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(name)
+        return self.save_figure(fig, name)
+
+
+@pytest.fixture
+def artifacts(request, repro_state):
+    found = _paper_of(request.node)
+    return Artifacts(repro_state.run_dir, found[0] if found else "misc")
+
+
+class ClaimRecorder:
+    """`claim(id, value, than=None, **extra)`: records a measurement against a claim of this
+    test's paper and returns the row. Failures are collected and raised when the test body
+    returns, so every claim a test measures is recorded even if an early one fails."""
+
+    def __init__(self, item, state: _State):
+        found = _paper_of(item)
+        if found is None:
+            raise ClaimsError(f"{item.nodeid}: the claim fixture is only for tests under suites/<paper>/")
+        self.item, self.state = item, state
+        self.claims = state.claims_for(found[1])
+        self.rows: list[dict] = []
+        self.messages: dict[str, str] = {}
+        self.t0 = time.perf_counter()
+
+    def __call__(self, claim_id: str, value, than=None, **extra) -> dict:
+        c = self.claims[claim_id]
+        test_tier = getattr(self.item, "_repro_tier", "smoke")
+        if c.tier != test_tier:
+            raise ClaimsError(f"{self.claims.path}: claim '{claim_id}' is {c.tier}-tier but "
+                              f"{self.item.nodeid} is a {test_tier}-tier test")
+        value = float(value) if value is not None else float("nan")
+        ok, target = c.check(value, than)
+        if not c.asserted:
+            status = STATUS_RECORDED
+        elif c.known_failure:
+            status = STATUS_UNEXPECTED if ok else STATUS_KNOWN
+        else:
+            status = STATUS_PASS if ok else STATUS_FAIL
+        row = self.state.open_recorder().record(
+            c, value, status=status, target=target, than=than, test=self.item.nodeid,
+            wall_s=time.perf_counter() - self.t0, extra=extra or None)
+        self.state.rows.append(row)
+        self.rows.append(row)
+        self.messages[claim_id] = _message(c, value, target, status)
+        return row
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _message(c, value, target, status) -> str:
+    op = {"higher": ">", "lower": "<", "equal": "=="}[c.direction]
+    if c.kind == "relative":
+        want = f"{op} {_fmt(target)}" + (f" by more than {_fmt(c.tolerance)}" if c.tolerance else "")
+    else:
+        op = {"higher": ">=", "lower": "<=", "equal": "=="}[c.direction]
+        want = f"{op} {_fmt(target)}" + (f" ± {_fmt(c.tolerance)}" if c.tolerance else "")
+    msg = f"[{c.paper}] claim '{c.id}' {status}: {c.metric} = {_fmt(value)}{c.unit and ' ' + c.unit}, wanted {want}"
+    if status == STATUS_KNOWN:
+        msg += f" — known: {c.known_failure}"
+    if status == STATUS_UNEXPECTED:
+        msg += f" — it is marked known_failure in {c and 'claims.toml'}; remove known_failure if this holds"
+    return msg
+
+
+@pytest.fixture
+def claim(request, repro_state) -> ClaimRecorder:
+    rec = ClaimRecorder(request.node, repro_state)
+    request.node._repro_claims = rec
+    return rec
+
+
+# ----------------------------------------------------------------------------- end of run
+def pytest_sessionfinish(session, exitstatus):
+    state = getattr(session.config, "_repro", None)
+    if state is None:
+        return
+    if state.recorder is not None:
+        state.recorder.close()
+    if state.is_worker or not state.papers:
+        return
+    meta = {
+        "run_id": state.run_id, "git_sha": git_sha(str(state.root)), "tier": state.tier,
+        "seed": state.seed, "device": str(state.device),
+        "data_root": str(state.data_root) if state.data_root else None,
+        "papers": sorted(state.papers), "suites_dir": str(state.root / SUITES),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(state.t0)),
+        "wall_s": round(time.time() - state.t0, 1), "exitstatus": int(exitstatus),
+        "args": sys.argv[1:],
+    }
+    tmp = state.run_dir / "run.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, state.run_dir / "run.json")
+    state.report_dir = None
+    if session.config.option.no_report:
+        return
+    from reports.build import build_report
+    try:
+        out = build_report(state.run_dir, baseline=session.config.option.baseline,
+                           results_root=state.run_dir.parent)
+    except Exception as e:  # the run's results are on disk already; say why the report failed
+        state.report_error = f"{type(e).__name__}: {e}"
+        return
+    latest = state.root / "reports" / "out" / "latest"
+    _replace_dir(out, latest)
+    state.report_dir = latest
+    state.report_table = out / "summary.txt"
+
+
+def _replace_dir(src: Path, dst: Path):
+    tmp = dst.with_name(dst.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(src, tmp)
+    old = dst.with_name(dst.name + ".old")
+    if dst.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(dst, old)
+    os.replace(tmp, dst)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    state = getattr(config, "_repro", None)
+    if state is None or state.is_worker or not state.papers:
+        return
+    tr = terminalreporter
+    err = getattr(state, "report_error", None)
+    table = getattr(state, "report_table", None)
+    tr.section("reproduction summary")
+    if table is not None and table.exists():
+        tr.write(table.read_text())
+    if err:
+        tr.write_line(f"report could not be built: {err}  (results are in {state.run_dir})", red=True)
+    elif getattr(state, "report_dir", None):
+        tr.write_line(f"report: {state.report_dir / 'report.md'}  (also report.html, results.csv)")
+        tr.write_line(f"run:    {state.run_dir}")

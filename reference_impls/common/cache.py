@@ -1,0 +1,96 @@
+"""The checkpoint cache: train once, load afterwards.
+
+    model = trained("cam", build=lambda: CAMNet(cfg), train=run_training, config=cfg, seed=seed,
+                    data_fingerprint=fp, code=[cam_module], cache_dir=cache_dir)
+
+A model's weights come from, in order: a checkpoint the user names (`checkpoint=`), the cache
+entry keyed by a content hash of (the implementation's source code, config, data fingerprint,
+seed, torch version), or training. `train(model, resume_path)` should hand `resume_path` to
+`fit(checkpoint=...)`, so an interrupted training run resumes from its last finished epoch.
+Everything is written atomically and read with `torch.load(weights_only=True)`.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+import torch
+from torch import nn
+
+from . import train as _train_module
+from .train import CheckpointError, atomic_save, safe_load
+
+
+def _source(obj) -> str:
+    if isinstance(obj, (str, bytes)):
+        return obj if isinstance(obj, str) else obj.decode()
+    if isinstance(obj, ModuleType) and getattr(obj, "__file__", None):
+        return Path(obj.__file__).read_text(encoding="utf-8")
+    return inspect.getsource(obj)
+
+
+def cache_key(name: str, config: dict, seed: int, data_fingerprint: str = "", code=()) -> str:
+    h = hashlib.sha256()
+    h.update(name.encode())
+    h.update(json.dumps(config, sort_keys=True, default=str).encode())
+    h.update(f"seed={seed}|data={data_fingerprint}|torch={torch.__version__.split('+')[0]}".encode())
+    for obj in [_train_module, *code]:
+        h.update(_source(obj).encode())
+    return h.hexdigest()[:20]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("REPRO_CACHE_DIR", Path.cwd() / ".cache" / "repro"))
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a user-named checkpoint: a state_dict, or a dict holding one under 'model'/'state_dict'."""
+    state = safe_load(path)
+    if isinstance(state, dict):
+        for k in ("model", "state_dict"):
+            if k in state and isinstance(state[k], dict):
+                state = state[k]
+                break
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {path} does not fit {type(model).__name__}: {str(e).splitlines()[0]}") from None
+    return model
+
+
+def trained(name: str, build: Callable[[], nn.Module], train: Callable[[nn.Module, Path], object], *,
+            config: dict, seed: int, data_fingerprint: str = "", code=(), cache_dir: str | Path | None = None,
+            checkpoint: str | Path | None = None) -> nn.Module:
+    """A trained model: from `checkpoint`, else from the cache, else trained (and cached)."""
+    model = build()
+    if checkpoint is not None:
+        return load_weights(model, checkpoint).eval()
+    entry = Path(cache_dir or default_cache_dir()) / name / cache_key(name, config, seed, data_fingerprint, code)
+    final = entry / "model.pt"
+    if final.exists():
+        model.load_state_dict(safe_load(final))
+        return model.eval()
+    entry.mkdir(parents=True, exist_ok=True)
+    (entry / "config.json").write_text(json.dumps({"name": name, "config": config, "seed": seed,
+                                                    "data": data_fingerprint}, indent=1, default=str))
+    train(model, entry / "resume.pt")
+    atomic_save(model.state_dict(), final)
+    (entry / "resume.pt").unlink(missing_ok=True)
+    return model.eval()
+
+
+def memo(name: str, parts: dict, compute: Callable[[], object], cache_dir: str | Path | None = None, code=()):
+    """Cache an expensive computation (features, decoded data) whose result torch.save can store
+    and weights_only loading can read (tensors, lists, dicts, numbers, strings)."""
+    key = cache_key(name, parts, seed=parts.get("seed", 0), code=code)
+    path = Path(cache_dir or default_cache_dir()) / "memo" / name / f"{key}.pt"
+    if path.exists():
+        return safe_load(path)
+    value = compute()
+    atomic_save(value, path)
+    return value

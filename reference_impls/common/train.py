@@ -1,0 +1,143 @@
+"""The one training loop every reference implementation uses.
+
+    history = fit(model, step, data, epochs=3, optimizer=opt, checkpoint=ckpt_path)
+
+`step(model, batch) -> loss tensor` (or a dict with a "loss" key) is the only per-paper code;
+`data` is any re-iterable of batches (a DataLoader, a list, or a callable epoch -> iterable).
+The loop handles device moves, AMP on GPU, gradient clipping, an LR schedule stepped per
+iteration, a tqdm bar, DDP under torchrun, and a checkpoint written atomically at the end of
+each epoch, from which an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .runtime import autocast, is_main, world
+
+
+def to_device(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    return batch
+
+
+def atomic_save(obj, path: str | Path):
+    """torch.save to a temp file in the same folder, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def safe_load(path: str | Path, map_location="cpu"):
+    """torch.load(weights_only=True) with a one-line error naming the file when it is corrupt."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # pickle/zip errors come in many types
+        raise CheckpointError(f"corrupt or unreadable checkpoint {path}: {type(e).__name__}: {e}. "
+                              f"Delete it to retrain.") from None
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def fit(model: nn.Module, step: Callable, data, *, epochs: int, optimizer: torch.optim.Optimizer,
+        scheduler=None, device: torch.device | str = "cpu", checkpoint: str | Path | None = None,
+        clip_grad: float | None = None, amp: bool = True, desc: str = "train", progress: bool | None = None,
+        on_epoch_end: Callable[[int, nn.Module], None] | None = None) -> list[float]:
+    """Train `model` for `epochs` passes over `data`; return the per-iteration loss history
+    (including the iterations before a resume)."""
+    device = torch.device(device)
+    model.to(device)
+    rank, world_size = world()
+    start_epoch, history = 0, []
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = safe_load(checkpoint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        start_epoch, history = state["epoch"], list(state["history"])
+    train_model = model
+    if world_size > 1 and not isinstance(model, nn.parallel.DistributedDataParallel):
+        train_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if progress is None:
+        progress = is_main() and os.environ.get("REPRO_PROGRESS", "1") != "0"
+    for epoch in range(start_epoch, epochs):
+        batches = data(epoch) if callable(data) else data
+        sampler = getattr(batches, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        train_model.train()
+        total = len(batches) if hasattr(batches, "__len__") else None
+        bar = tqdm(batches, total=total, desc=f"{desc} {epoch + 1}/{epochs}", disable=not progress,
+                   leave=False, dynamic_ncols=True)
+        for batch in bar:
+            batch = to_device(batch, device)
+            with autocast(device, amp):
+                out = step(train_model, batch)
+            loss = out["loss"] if isinstance(out, dict) else out
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: loss became {loss.item()} at epoch {epoch + 1}, "
+                                         f"iteration {len(history) + 1}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip_grad:
+                nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            history.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{history[-1]:.4f}")
+        bar.close()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model)
+        if checkpoint is not None and rank == 0:
+            atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                         "rng": torch.get_rng_state(), "epoch": epoch + 1, "history": history}, checkpoint)
+    return history
+
+
+def poly_lr(optimizer, total_iters: int, power: float = 0.9):
+    """DeepLab's "poly" policy: lr * (1 - iter/total)^power, stepped per iteration."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: max(0.0, 1 - i / total_iters) ** power)
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, batches: Iterable, fn: Callable | None = None, device="cpu") -> list:
+    """Run `fn(model, batch)` (default: model(batch)) over batches in eval mode; returns the list of outputs."""
+    model.eval()
+    fn = fn or (lambda m, b: m(b))
+    return [fn(model, to_device(b, device)) for b in batches]
+
+
+def count_params(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def cosine_warmup(optimizer, total_iters: int, warmup: int = 0):
+    def f(i):
+        if i < warmup:
+            return (i + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (i - warmup) / max(1, total_iters - warmup))))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, f)

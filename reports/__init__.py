@@ -1,0 +1,1 @@
+"""Reproduction reports: `python -m reports build <run dir>` (see reports/build.py)."""
