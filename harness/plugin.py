@@ -180,10 +180,21 @@ def pytest_runtest_call(item):
     failures = [r for r in recorder.rows if r["status"] in (STATUS_FAIL, STATUS_UNEXPECTED)]
     known = [r for r in recorder.rows if r["status"] == STATUS_KNOWN]
     if failures:
-        outcome.force_exception(AssertionError("\n".join(recorder.messages[r["claim_id"]] for r in failures)))
+        outcome.force_exception(ClaimFailure("\n".join(recorder.messages[r["claim_id"]] for r in failures)))
     elif known:
         outcome.force_exception(pytest.xfail.Exception(
             "\n".join(recorder.messages[r["claim_id"]] for r in known)))
+
+
+class ClaimFailure(AssertionError):
+    """A claim did not reproduce; reported as its message alone (no plugin traceback)."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(ClaimFailure):
+        outcome.get_result().longrepr = str(call.excinfo.value)
 
 
 # ----------------------------------------------------------------------------- fixtures

@@ -117,7 +117,10 @@ def summary_table(df: pd.DataFrame, width: int = 44) -> str:
     for _, r in df.iterrows():
         cid = r["claim_id"] if len(r["claim_id"]) <= width else r["claim_id"][: width - 1] + "…"
         flag = "  REGRESSION" if r.get("regression") else ""
-        lines.append(f"{r['paper']:<14} {cid:<{width}} {_fmt(r['paper_value']):>13} {_fmt(r['value']):>12}  "
+        value = _fmt(r["value"])
+        if r["kind"] == "relative" and not _nan(r.get("target")) and not _nan(r["value"]):
+            value = f"{value} vs {_fmt(r['target'])}"
+        lines.append(f"{r['paper']:<14} {cid:<{width}} {_fmt(r['paper_value']):>13} {value:>12}  "
                      f"{r['status']}{flag}")
     counts = df["status"].value_counts()
     lines.append("  ".join(f"{k}: {int(counts[k])}" for k in STATUS_ORDER if counts.get(k, 0)))

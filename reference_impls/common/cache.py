@@ -11,6 +11,8 @@ Everything is written atomically and read with `torch.load(weights_only=True)`.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import inspect
 import json
@@ -72,16 +74,27 @@ def trained(name: str, build: Callable[[], nn.Module], train: Callable[[nn.Modul
         return load_weights(model, checkpoint).eval()
     entry = Path(cache_dir or default_cache_dir()) / name / cache_key(name, config, seed, data_fingerprint, code)
     final = entry / "model.pt"
-    if final.exists():
-        model.load_state_dict(safe_load(final))
-        return model.eval()
-    entry.mkdir(parents=True, exist_ok=True)
-    (entry / "config.json").write_text(json.dumps({"name": name, "config": config, "seed": seed,
-                                                    "data": data_fingerprint}, indent=1, default=str))
-    train(model, entry / "resume.pt")
-    atomic_save(model.state_dict(), final)
-    (entry / "resume.pt").unlink(missing_ok=True)
+    with _locked(entry):  # parallel workers wanting the same model: one trains, the others wait and load
+        if final.exists():
+            model.load_state_dict(safe_load(final))
+            return model.eval()
+        (entry / "config.json").write_text(json.dumps({"name": name, "config": config, "seed": seed,
+                                                        "data": data_fingerprint}, indent=1, default=str))
+        train(model, entry / "resume.pt")
+        atomic_save(model.state_dict(), final)
+        (entry / "resume.pt").unlink(missing_ok=True)
     return model.eval()
+
+
+@contextlib.contextmanager
+def _locked(entry: Path):
+    entry.mkdir(parents=True, exist_ok=True)
+    with open(entry / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def memo(name: str, parts: dict, compute: Callable[[], object], cache_dir: str | Path | None = None, code=()):
@@ -89,8 +102,9 @@ def memo(name: str, parts: dict, compute: Callable[[], object], cache_dir: str |
     and weights_only loading can read (tensors, lists, dicts, numbers, strings)."""
     key = cache_key(name, parts, seed=parts.get("seed", 0), code=code)
     path = Path(cache_dir or default_cache_dir()) / "memo" / name / f"{key}.pt"
-    if path.exists():
-        return safe_load(path)
-    value = compute()
-    atomic_save(value, path)
+    with _locked(path.parent):
+        if path.exists():
+            return safe_load(path)
+        value = compute()
+        atomic_save(value, path)
     return value

@@ -1,0 +1,1 @@
+"""Evaluation protocols, one module per topic (localization, segmentation, captioning, detection, few-shot, ...)."""

@@ -1,0 +1,325 @@
+"""Object-detection scores: PASCAL VOC average precision and COCO mAP.
+
+VOC (the devkit's `VOCevaldet`, as ported in py-faster-rcnn's `voc_eval.py`):
+- per class, detections are sorted by score (highest first); each is matched to the unmatched
+  ground-truth box of its image with the largest IoU; IoU > 0.5 makes it a true positive, a second
+  hit on an already matched box is a false positive (a duplicate);
+- ground truth marked "difficult" is ignored: it does not count as a positive, and a detection
+  whose best match is a difficult box is neither a TP nor an FP;
+- boxes are inclusive pixel coordinates (x1 - x0 + 1 is the width), as in VOC XML; pass
+  `inclusive=False` for half-open [x0, x1) boxes (the synthetic scenes);
+- AP: VOC 2007's 11-point interpolation (`use_07=True`: mean over recall r in {0, 0.1, ..., 1} of
+  the max precision at recall >= r) or VOC 2010+'s area under the monotone precision envelope.
+- a class with no (non-difficult) positives has AP nan and is left out of the mAP.
+
+COCO: pycocotools' COCOeval (bbox), the 12 standard numbers: AP, AP50, AP75, AP_small/medium/large,
+AR1, AR10, AR100, AR_small/medium/large. `coco_evaluate` takes file paths or in-memory dicts.
+
+Malformed detections (NaN coordinates or scores, x1 < x0 or y1 < y0) raise `DetectionError`
+naming the offending entry; an empty detection list is valid (AP 0 where there are positives).
+
+Command line:
+
+    python -m metrics.detection coco ANNOTATIONS.json RESULTS.json [--json]
+    python -m metrics.detection voc VOC_ROOT/VOC2007 DETS_DIR [--split test] [--use-07|--area] [--json]
+
+where DETS_DIR holds the devkit's per-class files `comp4_det_<split>_<class>.txt` with lines
+`image_id score x0 y0 x1 y1`.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+COCO_STAT_NAMES = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
+                   "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
+
+
+class DetectionError(ValueError):
+    """A malformed detection or ground-truth entry; the message says which one and why."""
+
+
+@dataclass
+class GroundTruth:
+    """One image's objects: boxes (N, 4) [x0, y0, x1, y1], labels (N,), difficult (N,) bool."""
+    boxes: np.ndarray
+    labels: np.ndarray
+    difficult: np.ndarray | None = None
+
+
+# ----------------------------------------------------------------------------- VOC
+def voc_ap(rec: np.ndarray, prec: np.ndarray, use_07: bool = True) -> float:
+    """AP from a recall/precision curve (the devkit's `VOCap` / py-faster-rcnn's `voc_ap`)."""
+    rec, prec = np.asarray(rec, np.float64), np.asarray(prec, np.float64)
+    if use_07:
+        ap = 0.0
+        for t in np.arange(0.0, 1.1, 0.1):
+            p = np.max(prec[rec >= t]) if np.any(rec >= t) else 0.0
+            ap += p / 11.0
+        return float(ap)
+    mrec = np.concatenate(([0.0], rec, [1.0]))
+    mpre = np.concatenate(([0.0], prec, [0.0]))
+    for i in range(mpre.size - 1, 0, -1):
+        mpre[i - 1] = max(mpre[i - 1], mpre[i])
+    i = np.where(mrec[1:] != mrec[:-1])[0]
+    return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
+
+
+def _check_boxes(boxes: np.ndarray, what: str) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    bad = ~np.isfinite(boxes).all(1)
+    if bad.any():
+        raise DetectionError(f"{what}: box {int(np.argmax(bad))} has a non-finite coordinate: {boxes[bad][0].tolist()}")
+    neg = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+    if neg.any():
+        raise DetectionError(f"{what}: box {int(np.argmax(neg))} has negative width or height "
+                             f"(x1 < x0 or y1 < y0): {boxes[neg][0].tolist()}")
+    return boxes
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray, inclusive: bool = True) -> np.ndarray:
+    """IoU between every box of a (N,4) and b (M,4); `inclusive` adds 1 to widths (VOC pixels)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    e = 1.0 if inclusive else 0.0
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + e
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + e
+    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
+    area_a = (a[:, 2] - a[:, 0] + e) * (a[:, 3] - a[:, 1] + e)
+    area_b = (b[:, 2] - b[:, 0] + e) * (b[:, 3] - b[:, 1] + e)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def voc_eval_class(dets: Sequence[tuple], gts: dict, cls: int, iou_thresh: float = 0.5,
+                   use_07: bool = True, inclusive: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """AP of one class. `dets`: (image_id, score, box) of this class; `gts`: image_id -> GroundTruth.
+    Returns (ap, recall, precision); ap is nan when the class has no non-difficult positives."""
+    gt_boxes, gt_diff, used = {}, {}, {}
+    npos = 0
+    for img, g in gts.items():
+        m = np.asarray(g.labels) == cls
+        gt_boxes[img] = np.asarray(g.boxes, np.float64).reshape(-1, 4)[m]
+        d = np.zeros(len(g.labels), bool) if g.difficult is None else np.asarray(g.difficult, bool)
+        gt_diff[img] = d[m]
+        used[img] = np.zeros(int(m.sum()), bool)
+        npos += int((~gt_diff[img]).sum())
+    if not dets:
+        return (float("nan") if npos == 0 else 0.0), np.zeros(0), np.zeros(0)
+    ids = [d[0] for d in dets]
+    scores = np.array([d[1] for d in dets], np.float64)
+    if not np.isfinite(scores).all():
+        raise DetectionError(f"class {cls}: detection {int(np.argmax(~np.isfinite(scores)))} has a non-finite score")
+    boxes = _check_boxes(np.array([d[2] for d in dets], np.float64), f"class {cls} detections")
+    order = np.argsort(-scores, kind="stable")
+    # best-matching ground truth of each detection (IoUs computed per image, all at once)
+    best_ov, best_j = np.zeros(len(dets)), np.zeros(len(dets), np.int64)
+    by_img: dict = {}
+    for j, img in enumerate(ids):
+        by_img.setdefault(img, []).append(j)
+    for img, js in by_img.items():
+        if img not in gt_boxes:
+            raise DetectionError(f"class {cls}: detection for unknown image id {img!r}")
+        if len(gt_boxes[img]):
+            ov = iou_matrix(boxes[js], gt_boxes[img], inclusive)
+            best_ov[js], best_j[js] = ov.max(1), ov.argmax(1)
+        else:
+            best_ov[js] = -np.inf
+    tp, fp = np.zeros(len(order)), np.zeros(len(order))
+    for k, j in enumerate(order):
+        img, jmax = ids[j], best_j[j]
+        if best_ov[j] > iou_thresh:
+            if gt_diff[img][jmax]:
+                continue
+            if not used[img][jmax]:
+                tp[k], used[img][jmax] = 1, True
+            else:
+                fp[k] = 1
+        else:
+            fp[k] = 1
+    if npos == 0:
+        return float("nan"), np.zeros(0), np.zeros(0)
+    fp, tp = np.cumsum(fp), np.cumsum(tp)
+    rec = tp / npos
+    prec = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+    return voc_ap(rec, prec, use_07), rec, prec
+
+
+def voc_evaluate(predictions: dict, gts: dict, num_classes: int, iou_thresh: float = 0.5,
+                 use_07: bool = True, inclusive: bool = True, class_names: Sequence[str] | None = None) -> dict:
+    """mAP over classes. `predictions`: image_id -> dict(boxes (K,4), scores (K,), labels (K,));
+    `gts`: image_id -> GroundTruth. Returns {"mAP", "AP": {class: ap}, "mAP_07", "mAP_area"}; mAP (the
+    `use_07` rule) is the mean over classes with positives (nan if none has any)."""
+    per_class: dict[int, list] = {c: [] for c in range(num_classes)}
+    for img, p in predictions.items():
+        boxes = _check_boxes(p["boxes"], f"image {img!r} detections")
+        scores, labels = np.asarray(p["scores"]).reshape(-1), np.asarray(p["labels"]).reshape(-1)
+        if not (len(boxes) == len(scores) == len(labels)):
+            raise DetectionError(f"image {img!r}: {len(boxes)} boxes, {len(scores)} scores, {len(labels)} labels")
+        for b, s, l in zip(boxes, scores, labels):
+            if not 0 <= int(l) < num_classes:
+                raise DetectionError(f"image {img!r}: label {int(l)} outside 0..{num_classes - 1}")
+            per_class[int(l)].append((img, float(s), b))
+    aps, other = {}, {}
+    for c in range(num_classes):
+        name = class_names[c] if class_names else c
+        ap, rec, prec = voc_eval_class(per_class[c], gts, c, iou_thresh, use_07, inclusive)
+        aps[name] = ap
+        other[name] = voc_ap(rec, prec, not use_07) if len(rec) else ap
+    def mean(d):
+        vals = [a for a in d.values() if not math.isnan(a)]
+        return float(np.mean(vals)) if vals else float("nan")
+    return {"mAP": mean(aps), "AP": aps, "mAP_07": mean(aps if use_07 else other),
+            "mAP_area": mean(other if use_07 else aps)}
+
+
+# ----------------------------------------------------------------------------- COCO
+def _load_json(x, what: str):
+    if isinstance(x, (str, Path)):
+        try:
+            return json.loads(Path(x).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise DetectionError(f"{what} {x}: cannot read JSON ({e})") from None
+    return x
+
+
+def _quiet():
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def coco_evaluate(annotations, results, iou_type: str = "bbox", img_ids: Iterable[int] | None = None) -> dict:
+    """The 12 COCOeval numbers as a dict (COCO_STAT_NAMES). `annotations`: a COCO instances JSON
+    path or dict; `results`: a results JSON path or a list of {image_id, category_id, bbox [x,y,w,h], score}.
+    An empty results list gives all-zero AP (pycocotools itself refuses an empty list)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    gt_dict = _load_json(annotations, "annotations")
+    res = _load_json(results, "results")
+    if not isinstance(res, list):
+        raise DetectionError("results must be a list of {image_id, category_id, bbox, score}")
+    for i, r in enumerate(res):
+        b = r.get("bbox")
+        if b is None or len(b) != 4 or not all(math.isfinite(float(v)) for v in b) or not math.isfinite(float(r.get("score", float("nan")))):
+            raise DetectionError(f"result {i}: bbox/score missing or not finite: {r}")
+        if b[2] < 0 or b[3] < 0:
+            raise DetectionError(f"result {i}: negative width or height in bbox {b}")
+    with _quiet():
+        gt = COCO()
+        gt.dataset = gt_dict
+        gt.createIndex()
+        if not res:
+            return {k: 0.0 if k.startswith(("AP", "AR")) else float("nan") for k in COCO_STAT_NAMES}
+        dt = gt.loadRes(res)
+        ev = COCOeval(gt, dt, iou_type)
+        if img_ids is not None:
+            ev.params.imgIds = sorted(img_ids)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return dict(zip(COCO_STAT_NAMES, (float(v) for v in ev.stats)))
+
+
+def to_coco(predictions: dict, gts: dict, num_classes: int, image_sizes: dict | None = None,
+            inclusive: bool = False) -> tuple[dict, list]:
+    """In-memory COCO ground truth and results from per-image dicts (integer image ids).
+    Boxes [x0,y0,x1,y1] become [x, y, w, h]; difficult objects become iscrowd=0 `ignore` regions."""
+    e = 1.0 if inclusive else 0.0
+    images, anns = [], []
+    for img, g in gts.items():
+        w, h = (image_sizes or {}).get(img, (0, 0))
+        images.append({"id": int(img), "width": int(w), "height": int(h)})
+        diff = np.zeros(len(g.labels), bool) if g.difficult is None else np.asarray(g.difficult, bool)
+        for b, l, d in zip(np.asarray(g.boxes, np.float64).reshape(-1, 4), g.labels, diff):
+            bw, bh = b[2] - b[0] + e, b[3] - b[1] + e
+            anns.append({"id": len(anns) + 1, "image_id": int(img), "category_id": int(l) + 1,
+                         "bbox": [float(b[0]), float(b[1]), float(bw), float(bh)], "area": float(bw * bh),
+                         "iscrowd": 0, "ignore": int(d)})
+    gt = {"images": images, "annotations": anns,
+          "categories": [{"id": c + 1, "name": str(c)} for c in range(num_classes)]}
+    res = []
+    for img, p in predictions.items():
+        boxes = _check_boxes(p["boxes"], f"image {img!r} detections")
+        for b, s, l in zip(boxes, np.asarray(p["scores"]).reshape(-1), np.asarray(p["labels"]).reshape(-1)):
+            res.append({"image_id": int(img), "category_id": int(l) + 1, "score": float(s),
+                        "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0] + e), float(b[3] - b[1] + e)]})
+    return gt, res
+
+
+# ----------------------------------------------------------------------------- command line
+def read_voc_dets(dets_dir: Path, split: str, classes: Sequence[str]) -> dict:
+    """The devkit's comp4 files -> image_id -> {boxes, scores, labels}. A missing class file means
+    no detections of that class."""
+    preds: dict = {}
+    for c, name in enumerate(classes):
+        f = Path(dets_dir) / f"comp4_det_{split}_{name}.txt"
+        if not f.exists():
+            continue
+        for ln, line in enumerate(f.read_text().splitlines(), 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 6:
+                raise DetectionError(f"{f}:{ln}: expected 'image_id score x0 y0 x1 y1', got {line!r}")
+            try:
+                score, *box = map(float, parts[1:])
+            except ValueError:
+                raise DetectionError(f"{f}:{ln}: non-numeric value in {line!r}") from None
+            p = preds.setdefault(parts[0], {"boxes": [], "scores": [], "labels": []})
+            p["boxes"].append(box), p["scores"].append(score), p["labels"].append(c)
+    return {k: {"boxes": np.array(v["boxes"]).reshape(-1, 4), "scores": np.array(v["scores"]),
+                "labels": np.array(v["labels"])} for k, v in preds.items()}
+
+
+def format_table(scores: dict) -> str:
+    rows = []
+    for k, v in scores.items():
+        if isinstance(v, dict):
+            rows += [f"  {name:<14s} {ap * 100:6.2f}" for name, ap in v.items()]
+        else:
+            rows.append(f"{k:<16s} {v * 100:6.2f}" if k != "n" else f"{k:<16s} {v}")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m metrics.detection", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("coco", help="score a COCO results JSON with pycocotools")
+    c.add_argument("annotations"), c.add_argument("results")
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    v = sub.add_parser("voc", help="score devkit-style comp4 detection files")
+    v.add_argument("voc_dir", help="VOCdevkit/VOC2007 (Annotations/, ImageSets/Main/)")
+    v.add_argument("dets_dir")
+    v.add_argument("--split", default="test")
+    g = v.add_mutually_exclusive_group()
+    g.add_argument("--use-07", dest="use_07", action="store_true", default=True, help="11-point AP (default)")
+    g.add_argument("--area", dest="use_07", action="store_false", help="VOC2010+ area under the curve")
+    v.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    from datasets import DataError, DataMissing
+    try:
+        if args.cmd == "coco":
+            out = coco_evaluate(args.annotations, args.results)
+        else:
+            from datasets.voc_detection import VOC_CLASSES, read_voc_split
+            recs = read_voc_split(Path(args.voc_dir), args.split)
+            gts = {r["id"]: GroundTruth(r["boxes"], r["labels"], r["difficult"]) for r in recs}
+            preds = read_voc_dets(Path(args.dets_dir), args.split, VOC_CLASSES)
+            out = voc_evaluate(preds, gts, len(VOC_CLASSES), use_07=args.use_07, class_names=VOC_CLASSES)
+    except (DetectionError, DataError, DataMissing) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(out, indent=1) if args.json else format_table(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

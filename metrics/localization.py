@@ -1,0 +1,368 @@
+"""Weakly supervised object localization metrics: the ILSVRC protocol and wsolevaluation's.
+
+Box convention everywhere: (x0, y0, x1, y1) in *inclusive* pixel coordinates, as in the
+ILSVRC devkit and wsolevaluation: a box covering columns 3..10 has width 10 - 3 + 1 = 8, and
+IoU counts pixels with that +1 (`iou`). A predicted box is a row of 4 non-negative numbers
+with x1 >= x0 and y1 >= y0; anything else raises ValueError.
+
+ILSVRC localization error (Russakovsky et al.; Zhou et al., CVPR 2016 Table 2):
+    an image is correct at top-k when one of the k highest-scoring classes is the
+    ground-truth class and the box predicted for it has IoU >= 0.5 with one of the image's
+    ground-truth boxes. Error = 1 - fraction correct (in %).
+GT-known localization: the box predicted for the ground-truth class, IoU >= 0.5.
+MaxBoxAcc (Choe et al., CVPR 2020, wsolevaluation `BoxEvaluator`):
+    for each CAM threshold t in arange(0, 1, interval), binarise the min-max normalised map at
+    int(t * max(uint8 map)) (strictly greater), take the box of the largest contour (by
+    polygon area, as cv2.contourArea), count images whose box has IoU >= 0.5 with a GT box;
+    report the best threshold's accuracy.
+MaxBoxAccV2: every contour's box competes (the best IoU counts), for IoU thresholds 30/50/70;
+    the mean of the three MaxBoxAccs.
+
+Contours are computed with scipy instead of OpenCV, reproducing cv2.findContours(RETR_TREE,
+CHAIN_APPROX_SIMPLE): 8-connected foreground components (outer contours) and 4-connected
+background holes (hole contours, whose border is the hole's box grown by one pixel), boxes as
+cv2.boundingRect + wsolevaluation's clipping of x1/y1 to W-1/H-1, the largest contour by
+polygon area through boundary pixel centres, ties to the contour cv2 lists first.
+tests/test_localization.py checks this against cv2 where cv2 is installed.
+
+Command line: score any method's predictions against ILSVRC ground truth:
+    python -m metrics.localization PRED_CSV GT [--json]
+PRED_CSV columns: image_id,class,score,x0,y0,x1,y1[,cam_threshold]; GT is a folder of the
+official per-image XML files or a wsolevaluation metadata folder (localization.txt,
+class_labels.txt). See `main`.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+IOU_THRESHOLD = 0.5
+V2_IOU_THRESHOLDS = (30, 50, 70)
+_EIGHT = np.ones((3, 3), bool)
+_FOUR = ndimage.generate_binary_structure(2, 1)
+
+
+# ----------------------------------------------------------------------------- boxes and IoU
+def check_boxes(boxes, what: str = "boxes") -> np.ndarray:
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.ndim == 1:
+        b = b[None]
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"{what}: expected shape (n, 4) of (x0, y0, x1, y1), got {np.shape(boxes)}")
+    if not np.isfinite(b).all():
+        raise ValueError(f"{what}: non-finite coordinates {b[~np.isfinite(b).all(1)][:3].tolist()}")
+    if (b < 0).any():
+        raise ValueError(f"{what}: negative coordinates {b[(b < 0).any(1)][:3].tolist()}")
+    if (b[:, 2] < b[:, 0]).any() or (b[:, 3] < b[:, 1]).any():
+        raise ValueError(f"{what}: x1 < x0 or y1 < y0 in {b[(b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])][:3].tolist()}"
+                         " (expected x0y0x1y1, inclusive pixel coordinates)")
+    return b
+
+
+def iou(a, b) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of inclusive-pixel boxes (the +1 convention)."""
+    a, b = check_boxes(a, "box a"), check_boxes(b, "box b")
+    ix = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + 1
+    iy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + 1
+    inter = np.maximum(ix, 0) * np.maximum(iy, 0)
+    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
+    area_b = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+def resize_box(box, image_size, new_size) -> tuple[int, int, int, int]:
+    """wsolevaluation's `resize_bbox`: scale (x0, y0, x1, y1) from image (w, h) to new (w, h), truncating."""
+    x0, y0, x1, y1 = map(float, box)
+    (w, h), (nw, nh) = image_size, new_size
+    return int(x0 * nw / w), int(y0 * nh / h), int(x1 * nw / w), int(y1 * nh / h)
+
+
+def center_box(width: int, height: int, fraction: float = 0.5) -> tuple[int, int, int, int]:
+    """Baseline: a box of `fraction` of each side, centred (inclusive coordinates)."""
+    bw, bh = max(1, round(width * fraction)), max(1, round(height * fraction))
+    x0, y0 = (width - bw) // 2, (height - bh) // 2
+    return x0, y0, x0 + bw - 1, y0 + bh - 1
+
+
+def full_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """Baseline: the whole image."""
+    return 0, 0, width - 1, height - 1
+
+
+# ----------------------------------------------------------------------------- score maps -> boxes
+def normalize_scoremap(cam, on_nan: str = "raise") -> np.ndarray:
+    """Min-max normalise to [0, 1] (wsolevaluation `normalize_scoremap`); a constant map becomes
+    all zeros. NaN: "raise" (default, a clear error) or "zero" (wsolevaluation's silent zeros)."""
+    cam = np.array(cam, dtype=np.float64)
+    if cam.ndim != 2:
+        raise ValueError(f"score map must be 2-D (H, W), got shape {cam.shape}")
+    if not np.isfinite(cam).all():
+        if on_nan == "zero":
+            return np.zeros_like(cam)
+        raise ValueError(f"score map has {int((~np.isfinite(cam)).sum())} NaN/inf values")
+    lo, hi = cam.min(), cam.max()
+    if lo == hi:
+        return np.zeros_like(cam)
+    return (cam - lo) / (hi - lo)
+
+
+def _check_unit(scoremap) -> np.ndarray:
+    s = np.asarray(scoremap, dtype=np.float64)
+    if s.ndim != 2:
+        raise ValueError(f"score map must be 2-D (H, W), got shape {s.shape}")
+    if np.isnan(s).any():
+        raise ValueError("score map contains NaN (normalize_scoremap first, or fix the map)")
+    if (s < 0).any() or (s > 1).any():
+        raise ValueError(f"score map must lie in [0, 1] (min {s.min():.4g}, max {s.max():.4g}); use normalize_scoremap")
+    return s
+
+
+def _contour_area(mask: np.ndarray) -> float:
+    """cv2.contourArea of the outer contour of one 8-connected component: the polygon through the
+    boundary pixel centres encloses every 2x2 cell of filled pixels and half of every 3-pixel cell."""
+    filled = ndimage.binary_fill_holes(np.pad(mask, 1), structure=_FOUR)
+    cells = filled[:-1, :-1].astype(np.int8) + filled[1:, :-1] + filled[:-1, 1:] + filled[1:, 1:]
+    return float((cells == 4).sum() + 0.5 * (cells == 3).sum())
+
+
+def contour_boxes(binary: np.ndarray, mode: str = "largest") -> list[tuple[int, int, int, int]]:
+    """Boxes of the contours of a binary map, as wsolevaluation derives them from OpenCV.
+
+    mode "largest": the box of the largest outer contour (MaxBoxAcc, wsolevaluation V1);
+    "all": every contour, outer and hole (MaxBoxAccV2's multi-contour evaluation);
+    "largest_component": the box of the component with the most pixels (Zhou et al.'s wording)."""
+    h, w = binary.shape
+    labels, n = ndimage.label(binary, structure=_EIGHT)
+    if n == 0:
+        return [(0, 0, 0, 0)]
+    slices = ndimage.find_objects(labels)
+
+    def box(sl, grow=0):
+        y, x = sl
+        x0, y0 = x.start - grow, y.start - grow
+        x1, y1 = x.stop + grow, y.stop + grow   # cv2.boundingRect: x + w = last column + 1
+        return (x0, y0, min(x1, w - 1), min(y1, h - 1))
+
+    if mode == "largest_component":
+        sizes = ndimage.sum_labels(binary, labels, index=np.arange(1, n + 1))
+        return [box(slices[int(np.argmax(sizes))])]
+    if mode == "largest":
+        areas = [_contour_area(labels[sl] == i + 1) for i, sl in enumerate(slices)]
+        best = max(areas)
+        # cv2 lists contours in reverse discovery (raster) order and max() keeps the first:
+        # among equal areas, the component whose first raster pixel comes last wins
+        ties = [i for i, a in enumerate(areas) if a == best]
+        first_pixel = [np.flatnonzero(labels.ravel() == i + 1)[0] for i in ties] if len(ties) > 1 else [0]
+        return [box(slices[ties[int(np.argmax(first_pixel))]])]
+    if mode == "all":
+        out = [box(sl) for sl in slices]
+        bg, nb = ndimage.label(~binary.astype(bool), structure=_FOUR)
+        if nb:
+            border = np.unique(np.concatenate([bg[0], bg[-1], bg[:, 0], bg[:, -1]]))
+            for j, sl in enumerate(ndimage.find_objects(bg)):
+                if j + 1 not in border:
+                    out.append(box(sl, grow=1))
+        return out
+    raise ValueError(f"unknown contour mode {mode!r} (largest, all, largest_component)")
+
+
+def threshold_map(scoremap: np.ndarray, threshold: float) -> np.ndarray:
+    """wsolevaluation's binarisation: uint8(map * 255) > int(threshold * max(uint8 map))."""
+    img = (scoremap * 255).astype(np.uint8)
+    return img > int(threshold * img.max())
+
+
+def scoremap_boxes(scoremap, thresholds, mode: str = "largest") -> list[list[tuple[int, int, int, int]]]:
+    """For each CAM threshold, the list of candidate boxes (one for mode "largest")."""
+    s = _check_unit(scoremap)
+    return [contour_boxes(threshold_map(s, t), mode) for t in thresholds]
+
+
+def cam_box(cam, threshold: float = 0.2) -> tuple[int, int, int, int]:
+    """Zhou et al.'s heuristic: keep the region above `threshold` x the map's max, box around the
+    largest connected component (inclusive coordinates, exactly covering the component)."""
+    cam = np.asarray(cam, dtype=np.float64)
+    if cam.ndim != 2 or np.isnan(cam).any():
+        raise ValueError(f"cam_box: need a 2-D map without NaN, got shape {cam.shape}"
+                         + (" with NaN" if cam.ndim == 2 else ""))
+    s = normalize_scoremap(cam)
+    keep = s >= threshold if s.max() > 0 else np.ones_like(s, bool)   # constant map -> whole image
+    labels, n = ndimage.label(keep, structure=_EIGHT)
+    sizes = ndimage.sum_labels(keep, labels, index=np.arange(1, n + 1))
+    y, x = ndimage.find_objects(labels)[int(np.argmax(sizes))]
+    return x.start, y.start, x.stop - 1, y.stop - 1
+
+
+def cam_thresholds(interval: float = 0.01) -> np.ndarray:
+    return np.arange(0, 1, interval)
+
+
+# ----------------------------------------------------------------------------- accuracies
+def _best_iou(boxes, gt) -> float:
+    return float(iou(boxes, gt).max())
+
+
+def loc_error(pred_classes, pred_boxes, gt_classes, gt_boxes, k: int = 5,
+              iou_threshold: float = IOU_THRESHOLD) -> float:
+    """ILSVRC top-k localization error (%). pred_classes[i]: classes by decreasing score;
+    pred_boxes[i][j]: the box for pred_classes[i][j]; gt_boxes[i]: (m, 4) boxes of gt_classes[i]."""
+    n = len(gt_classes)
+    if n == 0:
+        raise ValueError("loc_error: no images")
+    wrong = 0
+    for i in range(n):
+        ok = False
+        for j in range(min(k, len(pred_classes[i]))):
+            if int(pred_classes[i][j]) == int(gt_classes[i]) and \
+                    _best_iou(pred_boxes[i][j], gt_boxes[i]) >= iou_threshold:
+                ok = True
+                break
+        wrong += not ok
+    return 100.0 * wrong / n
+
+
+def cls_error(pred_classes, gt_classes, k: int = 5) -> float:
+    """Top-k classification error (%)."""
+    n = len(gt_classes)
+    if n == 0:
+        raise ValueError("cls_error: no images")
+    return 100.0 * sum(int(g) not in [int(c) for c in p[:k]] for p, g in zip(pred_classes, gt_classes)) / n
+
+
+def gt_known_loc(boxes, gt_boxes, iou_threshold: float = IOU_THRESHOLD) -> float:
+    """GT-known localization accuracy (%): the box for the ground-truth class, IoU >= 0.5."""
+    if len(boxes) == 0:
+        raise ValueError("gt_known_loc: no images")
+    return 100.0 * float(np.mean([_best_iou(b, g) >= iou_threshold for b, g in zip(boxes, gt_boxes)]))
+
+
+def box_accuracy_curve(best_ious: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """best_ious (N images, T cam thresholds) -> accuracy (%) per cam threshold."""
+    return 100.0 * (np.asarray(best_ious) >= iou_threshold).mean(0)
+
+
+def scoremap_best_ious(scoremaps, gt_boxes, thresholds, mode: str) -> np.ndarray:
+    """(N, T): for each image and CAM threshold, the best IoU of its candidate boxes with its GT boxes."""
+    out = np.zeros((len(scoremaps), len(thresholds)))
+    for i, (s, g) in enumerate(zip(scoremaps, gt_boxes)):
+        g = check_boxes(g, f"ground-truth boxes of image {i}")
+        for t, cand in enumerate(scoremap_boxes(s, thresholds, mode)):
+            out[i, t] = iou(np.asarray(cand), g).max()
+    return out
+
+
+def max_box_acc(scoremaps, gt_boxes, interval: float = 0.01, iou_threshold: float = IOU_THRESHOLD) -> float:
+    """MaxBoxAcc (%): scoremaps normalised to [0, 1], in the frame of gt_boxes (wsolevaluation: 224x224)."""
+    ious = scoremap_best_ious(scoremaps, gt_boxes, cam_thresholds(interval), "largest")
+    return float(box_accuracy_curve(ious, iou_threshold).max())
+
+
+def max_box_acc_v2(scoremaps, gt_boxes, interval: float = 0.01,
+                   iou_thresholds=V2_IOU_THRESHOLDS) -> dict[str, float]:
+    """MaxBoxAccV2 (%): all contours, mean over IoU thresholds (30, 50, 70); also each one."""
+    ious = scoremap_best_ious(scoremaps, gt_boxes, cam_thresholds(interval), "all")
+    per = {f"iou{t}": float(box_accuracy_curve(ious, t / 100).max()) for t in iou_thresholds}
+    return {"mean": float(np.mean(list(per.values()))), **per}
+
+
+# ----------------------------------------------------------------------------- command line
+def read_predictions(path: str | Path) -> dict[str, list[dict]]:
+    """PRED_CSV -> {image_id: [rows]}; rows carry class, score, box and an optional cam_threshold."""
+    from datasets import DataError
+    path = Path(path)
+    need = ["image_id", "class", "score", "x0", "y0", "x1", "y1"]
+    out: dict[str, list[dict]] = {}
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in need if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path}: missing column(s) {missing}; expected header {','.join(need)}[,cam_threshold]")
+        for n, row in enumerate(reader, 2):
+            try:
+                box = tuple(float(row[c]) for c in ("x0", "y0", "x1", "y1"))
+                check_boxes(box)
+                rec = {"class": int(row["class"]), "score": float(row["score"]), "box": box}
+                thr = (row.get("cam_threshold") or "").strip()
+                rec["cam_threshold"] = float(thr) if thr else None
+            except (ValueError, TypeError) as e:
+                raise DataError(f"{path}:{n}: bad row {dict(row)}: {e}") from None
+            out.setdefault(Path(row["image_id"]).stem, []).append(rec)
+    return out
+
+
+def score(preds: dict[str, list[dict]], gt: dict[str, dict]) -> dict[str, float]:
+    """Every metric the predictions allow, over the ground-truth images (missing predictions count as wrong)."""
+    ids = sorted(gt)
+    unknown = sorted(set(preds) - set(gt))
+    if unknown:
+        raise ValueError(f"predictions for {len(unknown)} image(s) not in the ground truth, e.g. {unknown[:3]}")
+    classes, boxes, gt_cls, gt_box, known = [], [], [], [], []
+    curves: dict[float, list[float]] = {}
+    for i in ids:
+        rows = preds.get(i, [])
+        plain = sorted((r for r in rows if r["cam_threshold"] is None), key=lambda r: -r["score"])
+        classes.append([r["class"] for r in plain])
+        boxes.append([r["box"] for r in plain])
+        g = gt[i]
+        gt_cls.append(g["class"]), gt_box.append(np.asarray(g["boxes"]))
+        mine = [r for r in plain if r["class"] == g["class"]]
+        known.append(_best_iou(mine[0]["box"], g["boxes"]) if mine else 0.0)
+        for r in rows:
+            if r["cam_threshold"] is not None and r["class"] == g["class"]:
+                curves.setdefault(r["cam_threshold"], {}).setdefault(i, []).append(r["box"])
+    out = {"images": len(ids),
+           "top1_loc_error": loc_error(classes, boxes, gt_cls, gt_box, k=1),
+           "top5_loc_error": loc_error(classes, boxes, gt_cls, gt_box, k=5),
+           "top1_cls_error": cls_error(classes, gt_cls, k=1),
+           "top5_cls_error": cls_error(classes, gt_cls, k=5),
+           "gt_known_loc": 100.0 * float(np.mean(np.asarray(known) >= IOU_THRESHOLD))}
+    if curves:
+        thr = sorted(curves)
+        ious = np.zeros((len(ids), len(thr)))
+        for t_i, t in enumerate(thr):
+            for n, i in enumerate(ids):
+                if i in curves[t]:
+                    ious[n, t_i] = iou(np.asarray(curves[t][i]), gt[i]["boxes"]).max()
+        out["max_box_acc"] = float(box_accuracy_curve(ious, IOU_THRESHOLD).max())
+        out["max_box_acc_v2"] = float(np.mean([box_accuracy_curve(ious, t / 100).max() for t in V2_IOU_THRESHOLDS]))
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m metrics.localization", description=(
+        "Score WSOL predictions against ILSVRC ground truth: top-1/top-5 localization and classification "
+        "error, GT-known localization and (with cam_threshold rows) MaxBoxAcc / MaxBoxAccV2."))
+    p.add_argument("pred_csv", help="CSV with header image_id,class,score,x0,y0,x1,y1[,cam_threshold]; boxes "
+                   "in original-image inclusive pixels; rows with a cam_threshold are the GT-class boxes at that "
+                   "threshold (for MaxBoxAcc), the others the top-k predictions")
+    p.add_argument("gt", help="folder of ILSVRC per-image XML files (ILSVRC2012_val_*.xml), or a wsolevaluation "
+                   "metadata folder (localization.txt + class_labels.txt)")
+    p.add_argument("--synsets", default=None, help="synset list fixing the class order for XML ground truth "
+                   "(LOC_synset_mapping.txt layout); default: the sorted synsets found in the XMLs")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = p.parse_args(argv)
+    from datasets import DataError, DataMissing
+    from datasets.ilsvrc import load_ground_truth
+    try:
+        gt = load_ground_truth(args.gt, synsets=args.synsets)
+        result = score(read_predictions(args.pred_csv), gt)
+    except (DataError, DataMissing, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        for k, v in result.items():
+            print(f"{k:16s} {v:10.2f}" if isinstance(v, float) and not math.isnan(v) else f"{k:16s} {v!s:>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Class activation mapping (Zhou et al., CVPR 2016) and the baselines it is compared with.
+
+    data  = load_data(n_train, n_test, seed)                # smoke proxy (datasets.wsol_proxy)
+    model = build_model("small_vgg", n_classes, pool="gap")
+    train(model, data["train"], epochs=..., seed=..., checkpoint=...)
+    res   = evaluate(model, data["test"], method="cam")     # ILSVRC + wsolevaluation metrics
+
+`evaluate` runs the paper's protocol: top-5 classes from the classifier, one map per class
+(CAM, Grad-CAM or Backprop saliency), a box per class from the 20%-of-max heuristic, and the
+ILSVRC top-1/top-5 localization errors; the ground-truth class's map also gives GT-known
+localization, MaxBoxAcc and MaxBoxAccV2. `evaluate_boxes` scores fixed boxes (centre box,
+full image) with the same classifier's classes.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from datasets.wsol_proxy import train_view, wsol_proxy
+from metrics import localization as L
+from reference_impls.common import fit
+
+from .maps import METHODS, cam, top_classes
+from .models import CAMNet, build_model
+
+__all__ = ["load_data", "build_model", "train", "evaluate", "evaluate_boxes", "cam_overhead", "CAMNet", "METHODS"]
+
+
+def load_data(n_train: int, n_test: int, seed: int) -> dict:
+    return {"train": train_view(wsol_proxy(n_train, seed, "train")), "test": wsol_proxy(n_test, seed, "test")}
+
+
+def _batches(data: dict, batch_size: int, seed: int, flip: bool = True):
+    """Callable epoch -> shuffled (image, label) batches, deterministic in (seed, epoch)."""
+    x, y = data["images"], data["labels"]
+
+    def epoch(e: int):
+        g = torch.Generator().manual_seed(seed * 1000 + e)
+        order = torch.randperm(len(y), generator=g)
+        out = []
+        for i in range(0, len(y), batch_size):
+            idx = order[i:i + batch_size]
+            xb = x[idx]
+            if flip:
+                m = torch.rand(len(idx), generator=g) < 0.5
+                xb = torch.where(m[:, None, None, None], xb.flip(-1), xb)
+            out.append((xb, y[idx]))
+        return out
+    return epoch
+
+
+def train(model, data: dict, *, epochs: int, seed: int, lr: float = 2e-3, batch_size: int = 64,
+          device="cpu", checkpoint=None) -> list[float]:
+    """Image-level labels only: softmax cross-entropy (the paper's objective), AdamW + cosine."""
+    from reference_impls.common.train import cosine_warmup
+    batches = _batches(data, batch_size, seed)
+    steps = epochs * -(-len(data["labels"]) // batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = cosine_warmup(opt, steps, warmup=steps // 20)
+
+    def step(m, batch):
+        xb, yb = batch
+        return F.cross_entropy(m(xb), yb)
+    return fit(model, step, batches, epochs=epochs, optimizer=opt, scheduler=sched, device=device,
+               checkpoint=checkpoint, desc=f"cam {getattr(model, 'pool', '')}")
+
+
+def _gt_boxes(data, i):
+    b = data["boxes"][i]
+    return np.asarray(b, dtype=np.float64).reshape(-1, 4)
+
+
+def evaluate(model, data: dict, method: str = "cam", *, k: int = 5, threshold: float = 0.2,
+             batch_size: int = 100, device="cpu", interval: float = 0.01, keep_maps: int = 0) -> dict:
+    """Localization metrics of `method` ("cam", "gradcam", "backprop") on data with held-out boxes."""
+    fn = METHODS[method]
+    model.eval().to(device)
+    classes, boxes, gt_maps, gt_box_pred = [], [], [], []
+    kept = []
+    for i in range(0, len(data["labels"]), batch_size):
+        x = data["images"][i:i + batch_size].to(device)
+        y = data["labels"][i:i + batch_size].to(device)
+        logits, maps, top = fn(model, x, k=k)
+        if not (top[:, :1] == y[:, None]).all():      # the GT class's map, for the GT-known metrics
+            _, gmaps, _ = fn(model, x, classes=y[:, None])
+        else:
+            gmaps = maps[:, :1]
+        maps, gmaps, top = maps.float().cpu().numpy(), gmaps.float().cpu().numpy(), top.cpu().numpy()
+        for b in range(len(x)):
+            classes.append(top[b].tolist())
+            boxes.append([L.cam_box(maps[b, j], threshold) for j in range(top.shape[1])])
+            gm = gmaps[b, 0]
+            gt_box_pred.append(L.cam_box(gm, threshold))
+            gt_maps.append(L.normalize_scoremap(gm))
+            if len(kept) < keep_maps:
+                kept.append({"map": gm, "box": gt_box_pred[-1], "top1_box": boxes[-1][0], "top1": int(top[b, 0])})
+    gt_cls = data["labels"].tolist()
+    gt_boxes = [_gt_boxes(data, i) for i in range(len(gt_cls))]
+    v2 = L.max_box_acc_v2(gt_maps, gt_boxes, interval=interval)
+    out = {"top1_loc_error": L.loc_error(classes, boxes, gt_cls, gt_boxes, k=1),
+           "top5_loc_error": L.loc_error(classes, boxes, gt_cls, gt_boxes, k=5),
+           "top1_cls_error": L.cls_error(classes, gt_cls, k=1),
+           "top5_cls_error": L.cls_error(classes, gt_cls, k=5),
+           "gt_known_loc": L.gt_known_loc(gt_box_pred, gt_boxes),
+           "max_box_acc": L.max_box_acc(gt_maps, gt_boxes, interval=interval),
+           "max_box_acc_v2": v2["mean"]}
+    if keep_maps:
+        out["examples"] = kept
+    return out
+
+
+@torch.no_grad()
+def evaluate_boxes(model, data: dict, box_fn, *, k: int = 5, batch_size: int = 200, device="cpu") -> dict:
+    """Fixed-box baselines (`box_fn(width, height)`: centre box, full image) with the model's classes."""
+    model.eval().to(device)
+    h, w = data["images"].shape[-2:]
+    box = box_fn(w, h)
+    classes = []
+    for i in range(0, len(data["labels"]), batch_size):
+        classes += top_classes(model(data["images"][i:i + batch_size].to(device)), k).cpu().tolist()
+    gt_cls = data["labels"].tolist()
+    gt_boxes = [_gt_boxes(data, i) for i in range(len(gt_cls))]
+    boxes = [[box] * len(c) for c in classes]
+    return {"top1_loc_error": L.loc_error(classes, boxes, gt_cls, gt_boxes, k=1),
+            "top5_loc_error": L.loc_error(classes, boxes, gt_cls, gt_boxes, k=5),
+            "gt_known_loc": L.gt_known_loc([box] * len(gt_cls), gt_boxes)}
+
+
+@torch.inference_mode()
+def cam_overhead(model, x: torch.Tensor, k: int = 5, repeats: int = 7) -> dict:
+    """Time a forward pass alone and a forward pass + top-k CAMs (weighting and upsampling),
+    interleaved, median of `repeats`; returns both times and their ratio."""
+    model.eval()
+    t_fwd, t_cam = [], []
+    model(x), cam(model, x, k=k)                                   # warm-up
+    for _ in range(repeats):
+        t0 = time.perf_counter(); model(x); t1 = time.perf_counter()
+        cam(model, x, k=k); t2 = time.perf_counter()
+        t_fwd.append(t1 - t0), t_cam.append(t2 - t1)
+    f, c = float(np.median(t_fwd)), float(np.median(t_cam))
+    return {"forward_s": f, "forward_cam_s": c, "ratio": c / f, "images_per_s": len(x) / f}

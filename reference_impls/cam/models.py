@@ -1,0 +1,96 @@
+"""GAP (and GMP) classifiers for class activation mapping, Zhou et al., CVPR 2016, Sec. 2.
+
+    conv features (stride 8-16) -> extra 3x3 conv + ReLU -> global average (or max) pooling -> linear
+
+The paper removes the layers after a mid-level conv block (GoogLeNet: after inception4e;
+VGG16: after conv5_3, pool5 included), adds a 3x3 conv with 1024 units, GAP and a softmax
+layer, and fine-tunes on ILSVRC. `build_model` gives those (backbones from torchvision/timm,
+pretrained weights only from a named file) and a small VGG-style net for the smoke tier.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reference_impls.common.train import CheckpointError
+
+
+class CAMNet(nn.Module):
+    """features -> extra conv -> GAP/GMP -> fc. `forward(x, return_features=True)` also returns
+    the last conv maps (B, C, h, w), from which `cam` weighs class activation maps."""
+
+    def __init__(self, features: nn.Module, feat_channels: int, n_classes: int, width: int = 1024,
+                 pool: str = "gap"):
+        super().__init__()
+        if pool not in ("gap", "gmp"):
+            raise ValueError(f"pool must be 'gap' or 'gmp', got {pool!r}")
+        self.features, self.pool = features, pool
+        self.extra = nn.Sequential(nn.Conv2d(feat_channels, width, 3, padding=1), nn.ReLU(inplace=True))
+        self.fc = nn.Linear(width, n_classes)
+
+    def forward(self, x, return_features: bool = False):
+        f = self.extra(self.features(x))
+        pooled = f.mean((2, 3)) if self.pool == "gap" else f.amax((2, 3))
+        logits = self.fc(pooled)
+        return (logits, f) if return_features else logits
+
+
+def small_vgg(width: int = 32) -> tuple[nn.Module, int]:
+    """Smoke-tier backbone: VGG-style 3x3 convs, stride 4 (64x64 input -> 16x16 maps)."""
+    def block(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    w = width
+    layers = [*block(3, w), nn.MaxPool2d(2), *block(w, 2 * w), nn.MaxPool2d(2), *block(2 * w, 2 * w),
+              *block(2 * w, 4 * w)]
+    return nn.Sequential(*layers), 4 * w
+
+
+def _googlenet_to_4e(weights):
+    """torchvision GoogLeNet up to inception4e (14x14 at 224 px), as in the paper."""
+    import torchvision
+    g = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=weights is None)
+    if weights is not None:
+        _load_file(g, weights, strict=False)
+    names = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
+             "inception4a", "inception4b", "inception4c", "inception4d", "inception4e"]
+    return nn.Sequential(*[getattr(g, n) for n in names]), 832
+
+
+def _vgg16_to_conv5_3(weights):
+    """timm VGG16 up to conv5_3 + ReLU (pool5 removed: 14x14 at 224 px), as in the paper."""
+    from reference_impls.common.backbones import backbone
+    v = backbone("vgg16", weights=weights)
+    return nn.Sequential(*list(v.features.children())[:-1]), 512
+
+
+def _resnet50_to_layer3(weights):
+    """timm ResNet-50 up to layer3 (stride 16), the usual ResNet CAM cut (wsolevaluation)."""
+    from reference_impls.common.backbones import backbone
+    r = backbone("resnet50", weights=weights)
+    return nn.Sequential(r.conv1, r.bn1, r.act1, r.maxpool, r.layer1, r.layer2, r.layer3), 1024
+
+
+def _load_file(model: nn.Module, path, strict=True):
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"pretrained weights: no such file {path} (nothing is downloaded)")
+    from reference_impls.common import safe_load
+    model.load_state_dict(safe_load(path), strict=strict)
+
+
+ARCHS = {"small_vgg": None, "googlenet": _googlenet_to_4e, "vgg16": _vgg16_to_conv5_3, "resnet50": _resnet50_to_layer3}
+
+
+def build_model(arch: str, n_classes: int, pool: str = "gap", width: int | None = None,
+                backbone_weights: str | Path | None = None) -> CAMNet:
+    """arch: small_vgg (smoke) | googlenet | vgg16 | resnet50; pool: gap | gmp."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; choose from {sorted(ARCHS)}")
+    if arch == "small_vgg":
+        features, ch = small_vgg()
+        return CAMNet(features, ch, n_classes, width=width or 128, pool=pool)
+    features, ch = ARCHS[arch](backbone_weights)
+    return CAMNet(features, ch, n_classes, width=width or 1024, pool=pool)

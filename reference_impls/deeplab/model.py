@@ -1,0 +1,153 @@
+"""DeepLab v2 (Chen et al., TPAMI 2017) and the DeepLabv3+ decoder (Chen et al., ECCV 2018).
+
+    net = DeepLab(num_classes=21, backbone="resnet101", head="aspp", output_stride=8, msc=True)
+    logits = net(images)          # (N, C, H, W): bilinearly upsampled to the input size
+
+- backbone: a timm ResNet with atrous (dilated) convolution in the last stages, so the feature
+  map has output stride 8 or 16 instead of 32 (`timm.create_model(..., output_stride=...)`).
+- heads: DeepLab-LargeFOV (one 3x3 conv with rate 12 on top of the backbone, then 1x1 convs;
+  paper: rate-12 fc6 on VGG) and ASPP-L (four parallel 3x3 branches with rates 6/12/18/24 whose
+  class scores are summed). ASPP-S uses rates 2/4/8/12.
+- MSC: the image at scales 1, 0.75, 0.5 goes through the shared net; the score maps are
+  upsampled to the scale-1 map and fused by taking the max at each position (paper section 3.3).
+- decoder="v3+": DeepLabv3+: ASPP (1x1 + rates 6/12/18 + image pooling, 256 channels) and a
+  decoder that fuses the 4x-upsampled ASPP output with stride-4 low-level features.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reference_impls.common.backbones import backbone as make_backbone
+
+ASPP_L = (6, 12, 18, 24)
+ASPP_S = (2, 4, 8, 12)
+MSC_SCALES = (1.0, 0.75, 0.5)
+
+
+class LargeFOV(nn.Module):
+    """DeepLab-LargeFOV head: 3x3 atrous conv (rate 12) -> 1x1 -> 1x1 classifier (fc6/fc7/fc8)."""
+
+    def __init__(self, in_ch: int, num_classes: int, rate: int = 12, width: int = 1024, dropout: float = 0.5):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_ch, width, 3, padding=rate, dilation=rate), nn.ReLU(inplace=True), nn.Dropout2d(dropout),
+            nn.Conv2d(width, width, 1), nn.ReLU(inplace=True), nn.Dropout2d(dropout),
+            nn.Conv2d(width, num_classes, 1))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class ASPP(nn.Module):
+    """DeepLab v2 atrous spatial pyramid pooling: one LargeFOV-style branch per rate, each with its
+    own fc6/fc7/fc8, and the branches' class scores summed (paper Fig. 4)."""
+
+    def __init__(self, in_ch: int, num_classes: int, rates=ASPP_L, width: int = 1024, dropout: float = 0.5):
+        super().__init__()
+        self.branches = nn.ModuleList(LargeFOV(in_ch, num_classes, r, width, dropout) for r in rates)
+
+    def forward(self, x):
+        return sum(b(x) for b in self.branches)
+
+
+def _conv_bn(i, o, k=1, rate=1):
+    return nn.Sequential(nn.Conv2d(i, o, k, padding=rate * (k // 2), dilation=rate, bias=False),
+                         nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+
+
+class ASPPv3(nn.Module):
+    """DeepLabv3 ASPP: 1x1 conv, three 3x3 atrous convs, image-level pooling; concatenated, 1x1 projected."""
+
+    def __init__(self, in_ch: int, out_ch: int = 256, rates=(6, 12, 18)):
+        super().__init__()
+        self.branches = nn.ModuleList([_conv_bn(in_ch, out_ch, 1)] + [_conv_bn(in_ch, out_ch, 3, r) for r in rates])
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_ch, out_ch, 1, bias=False), nn.ReLU(inplace=True))
+        self.project = _conv_bn(out_ch * (len(rates) + 2), out_ch, 1)
+
+    def forward(self, x):
+        outs = [b(x) for b in self.branches]
+        outs.append(F.interpolate(self.pool(x), size=x.shape[-2:], mode="bilinear", align_corners=False))
+        return self.project(torch.cat(outs, 1))
+
+
+class V3PlusHead(nn.Module):
+    """DeepLabv3+ decoder: ASPP at stride 8/16, upsample to stride 4, concat 48-channel low-level features,
+    two 3x3 convs, classifier."""
+
+    def __init__(self, low_ch: int, high_ch: int, num_classes: int, rates=(6, 12, 18)):
+        super().__init__()
+        self.aspp = ASPPv3(high_ch, 256, rates)
+        self.low = _conv_bn(low_ch, 48, 1)
+        self.fuse = nn.Sequential(_conv_bn(256 + 48, 256, 3), _conv_bn(256, 256, 3), nn.Conv2d(256, num_classes, 1))
+
+    def forward(self, low, high):
+        x = self.aspp(high)
+        x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        return self.fuse(torch.cat([x, self.low(low)], 1))
+
+
+class DeepLab(nn.Module):
+    def __init__(self, num_classes: int, backbone: str = "resnet101", head: str = "aspp", output_stride: int = 8,
+                 msc: bool = False, msc_scales=MSC_SCALES, weights=None, width: int = 1024, rates=None):
+        super().__init__()
+        if head not in ("largefov", "aspp", "v3+"):
+            raise ValueError(f"head must be 'largefov', 'aspp' or 'v3+', not {head!r}")
+        self.head_name, self.msc, self.msc_scales = head, msc, tuple(msc_scales)
+        self.backbone = make_backbone(backbone, weights=weights, features_only=True, output_stride=output_stride,
+                                      out_indices=(1, 4))
+        low_ch, high_ch = self.backbone.feature_info.channels()
+        if head == "largefov":
+            self.head = LargeFOV(high_ch, num_classes, rate=(rates or (12,))[0], width=width)
+        elif head == "aspp":
+            self.head = ASPP(high_ch, num_classes, rates or ASPP_L, width=width)
+        else:
+            self.head = V3PlusHead(low_ch, high_ch, num_classes, rates or (6, 12, 18))
+
+    def scores(self, x):
+        """Class scores at the output stride (v3+: stride 4), before upsampling."""
+        low, high = self.backbone(x)
+        return self.head(low, high) if self.head_name == "v3+" else self.head(high)
+
+    def forward(self, x, scales=None):
+        """Logits at the input resolution. With MSC (or explicit `scales`) the score maps of the
+        rescaled inputs are max-fused; in training the per-scale maps are returned too, for the
+        paper's loss on every scale and on the fused map."""
+        scales = tuple(scales) if scales is not None else (self.msc_scales if self.msc else (1.0,))
+        size = x.shape[-2:]
+        if scales == (1.0,):
+            return F.interpolate(self.scores(x), size=size, mode="bilinear", align_corners=False)
+        outs = []
+        for s in scales:
+            xs = x if s == 1.0 else F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False,
+                                                  recompute_scale_factor=True)
+            outs.append(F.interpolate(self.scores(xs), size=size, mode="bilinear", align_corners=False))
+        fused = torch.stack(outs).max(0).values
+        if self.training:
+            return fused, outs
+        return fused
+
+
+def msc_loss(out, target, ignore_index: int = 255):
+    """Cross-entropy on the fused map and, with MSC in training, on every scale's map (paper 3.3)."""
+    if isinstance(out, tuple):
+        fused, outs = out
+        return sum(F.cross_entropy(o, target, ignore_index=ignore_index) for o in [fused, *outs])
+    return F.cross_entropy(out, target, ignore_index=ignore_index)
+
+
+def field_of_view(rate: int, kernel: int = 3) -> int:
+    """Receptive extent of one atrous conv: kernel + (kernel - 1)(rate - 1) input positions."""
+    return kernel + (kernel - 1) * (rate - 1)
+
+
+def impulse_extent(conv: nn.Conv2d, size: int = 65) -> int:
+    """Measured field of view of `conv`: how many input positions along a row change the centre output."""
+    x = torch.zeros(1, conv.in_channels, size, size, requires_grad=True)
+    y = conv(x)
+    c = y.shape[-1] // 2
+    y[0, :, c, c].sum().backward()
+    g = x.grad[0].abs().sum(0)
+    cols = torch.nonzero(g.sum(0) > 0).flatten()
+    return int(cols.max() - cols.min() + 1)

@@ -1,0 +1,122 @@
+"""Training and evaluation for DeepLab: SGD with the poly policy, pixel-wise cross-entropy with the
+ignore label, random flips, bilinear upsampling of the scores to the label resolution."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from metrics.segmentation import ConfusionMatrix
+from reference_impls.common import autocast, fit, poly_lr, trained
+
+from . import crf as crf_module
+from . import model as model_module
+from .model import DeepLab, msc_loss
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+
+# The smoke configuration: CamVid trained at a quarter of the original resolution (90x120) from
+# scratch on CPU, scored at the staged 180x240 labels after bilinear upsampling of the scores.
+CAMVID_SMOKE = dict(dataset="camvid", size=(90, 120), eval_size=(180, 240), num_classes=11,
+                    backbone="resnet18", head="aspp", output_stride=16, width=256, msc=False,
+                    epochs=10, batch_size=8, lr=0.02, momentum=0.9, weight_decay=5e-4, poly_power=0.9)
+
+
+def prep(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> normalised float."""
+    return (x.float() - MEAN.to(x.device)) / STD.to(x.device)
+
+
+def load_data(root, cfg: dict) -> dict:
+    """CamVid splits as tensors: train/val/test at the training size; val/test also at eval size."""
+    from datasets import camvid
+    out = {"fingerprint": camvid.data_fingerprint(root)}
+    for split in ("train", "val", "test"):
+        x, y = camvid.load_split(root, split, size=tuple(cfg["size"]))
+        out[split] = {"x": x, "y": y}
+        if split != "train":
+            xe, ye = camvid.load_split(root, split, size=tuple(cfg["eval_size"]))
+            out[split].update(x_eval=xe, y_eval=ye)
+    return out
+
+
+def build_model(cfg: dict, weights=None) -> DeepLab:
+    return DeepLab(cfg["num_classes"], backbone=cfg["backbone"], head=cfg["head"],
+                   output_stride=cfg["output_stride"], msc=cfg.get("msc", False), width=cfg.get("width", 1024),
+                   weights=weights)
+
+
+def batches(x, y, batch_size: int, seed: int):
+    """epoch -> list of (images, labels) batches: a fixed shuffle per (seed, epoch), random h-flips."""
+    def epoch_batches(epoch: int):
+        g = torch.Generator().manual_seed(seed * 1000 + epoch)
+        order = torch.randperm(len(x), generator=g)
+        flip = torch.rand(len(x), generator=g) < 0.5
+        out = []
+        for i in range(0, len(x) - batch_size + 1, batch_size):
+            idx = order[i:i + batch_size]
+            xb, yb = x[idx].clone(), y[idx].clone()
+            f = flip[idx]
+            xb[f], yb[f] = xb[f].flip(-1), yb[f].flip(-1)
+            out.append((xb, yb))
+        return out
+    return epoch_batches
+
+
+def train(model: DeepLab, train_split: dict, cfg: dict, seed: int, device="cpu", resume=None, progress=None):
+    """SGD + momentum, poly learning rate, cross-entropy (ignore 255) on the upsampled scores."""
+    data = batches(train_split["x"], train_split["y"], cfg["batch_size"], seed)
+    iters = cfg["epochs"] * len(data(0))
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    sched = poly_lr(opt, iters, cfg["poly_power"])
+
+    def step(m, batch):
+        xb, yb = batch
+        return msc_loss(m(prep(xb)), yb)
+
+    return fit(model, step, data, epochs=cfg["epochs"], optimizer=opt, scheduler=sched, device=device,
+               checkpoint=resume, desc=f"deeplab {cfg['head']}", progress=progress)
+
+
+def trained_model(cfg: dict, data: dict, seed: int, cache_dir=None, device="cpu", checkpoint=None) -> DeepLab:
+    from reference_impls.common import seed_everything
+    from . import train as this
+
+    def build():
+        seed_everything(seed)
+        return build_model(cfg)
+
+    net = trained(f"deeplab_{cfg['dataset']}", build,
+                  lambda m, resume: train(m, data["train"], cfg, seed, device=device, resume=resume),
+                  config=cfg, seed=seed, data_fingerprint=data["fingerprint"], code=[model_module, this],
+                  cache_dir=cache_dir, checkpoint=checkpoint)
+    return net.to(device).eval()
+
+
+@torch.inference_mode()
+def predict_probs(model: DeepLab, x: torch.Tensor, out_size, scales=None, batch_size: int = 16,
+                  device="cpu") -> torch.Tensor:
+    """Softmax probabilities (N, C, *out_size): the scores (max-fused over `scales` if given) are
+    bilinearly upsampled to `out_size`."""
+    model.eval()
+    device = torch.device(device)
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = prep(x[i:i + batch_size].to(device))
+        with autocast(device):
+            logits = model(xb, scales=scales)
+        logits = F.interpolate(logits.float(), size=tuple(out_size), mode="bilinear", align_corners=False)
+        out.append(logits.softmax(1).cpu())
+    return torch.cat(out)
+
+
+def score(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:
+    return ConfusionMatrix(num_classes, ignore_index=255).update(pred, y).scores()
+
+
+def evaluate(model: DeepLab, split: dict, cfg: dict, scales=None, crf: "crf_module.CRFParams | None" = None,
+             device="cpu") -> dict:
+    """Scores on a split at the evaluation size; optionally multi-scale inputs and/or the dense CRF."""
+    probs = predict_probs(model, split["x"], cfg["eval_size"], scales=scales, device=device)
+    pred = probs.argmax(1) if crf is None else crf_module.crf_labels(split["x_eval"], probs, crf)
+    return score(pred, split["y_eval"], cfg["num_classes"])

@@ -1,0 +1,294 @@
+"""Omniglot with the memory module: the official LeNet-style encoder, episode training that never
+resets the memory, and one-shot evaluation (episodes and Lake's 20 official runs).
+
+    model = build_model(cfg)                                   # MemoryNet: encoder + Memory
+    history = train(model, chars, cfg, seed=seed, device=dev, checkpoint=path)
+    accs = evaluate_episodes(model, chars, episodes)          # per-episode accuracies (0..1)
+    errs = evaluate_runs(model, runs)                          # % error per official run
+
+The baseline "same encoder without memory" (`SoftmaxNet`) trains the identical encoder with a
+softmax classifier over the training classes and does one-shot by cosine nearest neighbour.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from datasets.omniglot import Characters, Episode, Run
+from metrics.fewshot import run_error
+from reference_impls.common import fit
+
+from .memory import Memory
+
+# the paper's / official code's settings (full tier); the smoke tier narrows the encoder
+PAPER = dict(ch1=64, ch2=128, key_dim=128, memory_size=8192, choose_k=256, alpha=0.1, age_noise=8.0,
+             keep_prob=0.3, lr=1e-4, adam_eps=1e-4, clip=5.0, batch=16, episode_width=5, episode_length=30,
+             episodes_per_epoch=100, epochs=200, image_size=28)
+
+
+class Encoder(nn.Module):
+    """The official LeNet: two blocks of (3x3 conv, ReLU) x2 + 2x2 max-pool, then a linear layer."""
+
+    def __init__(self, ch1: int = 64, ch2: int = 128, out_dim: int = 128, image_size: int = 28):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, ch1, 3, padding=1), nn.ReLU(), nn.Conv2d(ch1, ch1, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(ch1, ch2, 3, padding=1), nn.ReLU(), nn.Conv2d(ch2, ch2, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2))
+        self.fc = nn.Linear(ch2 * (image_size // 4) ** 2, out_dim)
+        for m in self.modules():  # official init: truncated normal(0.1) weights, zero biases
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=0.1, a=-0.2, b=0.2)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        if x.dim() == 3:
+            x = x[:, None]
+        return self.fc(self.features(x).flatten(1))
+
+
+class MemoryNet(nn.Module):
+    def __init__(self, cfg: dict):
+        super().__init__()
+        self.encoder = Encoder(cfg["ch1"], cfg["ch2"], cfg["key_dim"], cfg["image_size"])
+        self.memory = Memory(cfg["key_dim"], cfg["memory_size"], choose_k=cfg["choose_k"],
+                             alpha=cfg["alpha"], age_noise=cfg["age_noise"])
+        self.keep_prob = cfg["keep_prob"]
+
+    def forward(self, x, labels=None, **kw):
+        h = self.encoder(x)
+        if self.training and self.keep_prob < 1:
+            h = F.dropout(h, 1 - self.keep_prob)
+        return self.memory.query(h, labels, **kw)
+
+
+class SoftmaxNet(nn.Module):
+    """The same encoder trained as a plain classifier (no memory)."""
+
+    def __init__(self, cfg: dict, num_classes: int):
+        super().__init__()
+        self.encoder = Encoder(cfg["ch1"], cfg["ch2"], cfg["key_dim"], cfg["image_size"])
+        self.head = nn.Linear(cfg["key_dim"], num_classes)
+        self.keep_prob = cfg["keep_prob"]
+
+    def forward(self, x):
+        h = self.encoder(x)
+        if self.training and self.keep_prob < 1:
+            h = F.dropout(h, 1 - self.keep_prob)
+        return self.head(F.relu(h))
+
+
+def build_model(cfg: dict) -> MemoryNet:
+    return MemoryNet(cfg)
+
+
+# ----------------------------------------------------------------------------- episode data
+def episode_steps(chars: Characters, cfg: dict, generator: torch.Generator) -> list:
+    """One batch of `batch` parallel episodes (official sample_episode_batch): each episode
+    shows `episode_width` classes `episode_length / width` times, every class once before any
+    class a second time; labels are class-in-episode + width * episode-in-batch. Returns
+    `episode_length` steps of (images [batch, H, W], labels [batch])."""
+    B, W, L = cfg["batch"], cfg["episode_width"], cfg["episode_length"]
+    C, D = chars.images.shape[:2]
+    xs = torch.empty(L, B, dtype=torch.long)
+    cs = torch.empty(L, B, dtype=torch.long)
+    ys = torch.empty(L, B, dtype=torch.long)
+    for b in range(B):
+        classes = torch.randperm(C, generator=generator)[:W]
+        rem = L % W
+        counts = [L // W + (1 if i >= W - rem else 0) for i in range(W)]
+        items = []
+        for i, (c, n) in enumerate(zip(classes.tolist(), counts)):
+            drawers = torch.randperm(D, generator=generator)[:n].tolist()
+            items += [(c, d, i, shown) for shown, d in enumerate(drawers)]
+        perm = torch.randperm(len(items), generator=generator).tolist()
+        items = sorted((items[p] for p in perm), key=lambda e: e[3])   # stable: shuffled within a showing
+        for t, (c, d, i, _) in enumerate(items):
+            cs[t, b], xs[t, b], ys[t, b] = c, d, i + b * W
+    return [(chars.images[cs[t], xs[t]], ys[t]) for t in range(L)]
+
+
+def train(model: MemoryNet, chars: Characters, cfg: dict, *, seed: int, device="cpu", checkpoint=None) -> list[float]:
+    """Official training: one Adam step per episode step, the memory carried across steps and
+    episodes and never reset."""
+    opt = torch.optim.Adam([p for p in model.parameters()], lr=cfg["lr"], eps=cfg["adam_eps"])
+
+    def data(epoch):
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        return [s for _ in range(cfg["episodes_per_epoch"]) for s in episode_steps(chars, cfg, g)]
+
+    def step(m, batch):
+        x, y = batch
+        _, loss = m(x, y)
+        return loss
+
+    return fit(model, step, data, epochs=cfg["epochs"], optimizer=opt, device=device, checkpoint=checkpoint,
+               clip_grad=cfg["clip"], desc="rare-events memory")
+
+
+def train_softmax(model: SoftmaxNet, chars: Characters, cfg: dict, *, seed: int, steps: int, device="cpu",
+                  checkpoint=None) -> list[float]:
+    """The no-memory baseline: the same number of Adam steps of `batch` images each."""
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], eps=cfg["adam_eps"])
+    C, D = chars.images.shape[:2]
+    per_epoch = cfg["episodes_per_epoch"] * cfg["episode_length"]
+    epochs = max(1, steps // per_epoch)
+
+    def data(epoch):
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        c = torch.randint(C, (per_epoch, cfg["batch"]), generator=g)
+        d = torch.randint(D, (per_epoch, cfg["batch"]), generator=g)
+        return [(chars.images[c[i], d[i]], c[i]) for i in range(per_epoch)]
+
+    def step(m, batch):
+        x, y = batch
+        return F.cross_entropy(m(x), y)
+
+    return fit(model, step, data, epochs=epochs, optimizer=opt, device=device, checkpoint=checkpoint,
+               clip_grad=cfg["clip"], desc="softmax baseline")
+
+
+# ----------------------------------------------------------------------------- evaluation
+@torch.inference_mode()
+def embed(encoder: nn.Module, images: torch.Tensor, device="cpu", batch: int = 1024) -> torch.Tensor:
+    """Encoder outputs for images [..., H, W] -> [..., key_dim] (eval mode)."""
+    encoder.eval()
+    flat = images.reshape(-1, *images.shape[-2:])
+    out = torch.cat([encoder(flat[i:i + batch].to(device)).float().cpu() for i in range(0, len(flat), batch)])
+    return out.reshape(*images.shape[:-2], -1)
+
+
+def _episode_tensors(feats: torch.Tensor, ep: Episode):
+    """(support [K, N, d] in presentation order, query [N*Q, d], query labels 0..N-1)."""
+    c = ep.classes[:, None]
+    support = feats[c, ep.support].transpose(0, 1)          # shot-major: every class once, then again
+    query = feats[c, ep.query].reshape(-1, feats.shape[-1])
+    qlab = torch.arange(len(ep.classes)).repeat_interleave(ep.query.shape[1])
+    return support, query, qlab
+
+
+@torch.inference_mode()
+def memory_episode(memory: Memory, support, query, label_base: int = 1) -> torch.Tensor:
+    """Write the support set through the update rule (one batch per shot), then read the
+    queries without writing. Labels are label_base + class index (label_base >= 1 keeps
+    never-written slots, value 0, from counting as an answer)."""
+    n = support.shape[1]
+    labels = torch.arange(n, device=support.device) + label_base
+    for shot in support:
+        memory.query(shot, labels, use_recent_idx=False)
+    pred, _ = memory.query(query)
+    return pred - label_base
+
+
+@torch.inference_mode()
+def evaluate_episodes(model: MemoryNet, chars: Characters, episodes: list[Episode], *, reset: bool = True,
+                      device="cpu", feats: torch.Tensor | None = None) -> list[float]:
+    """Per-episode accuracy of the memory module. reset=True clears the memory before each
+    episode (the paper's one-shot protocol); reset=False keeps the trained memory and lets
+    every episode's writes stay (life-long), with fresh labels per episode so stale memories
+    are never right by accident. The trained memory is restored afterwards."""
+    model.eval()
+    feats = embed(model.encoder, chars.images, device) if feats is None else feats
+    mem = model.memory
+    saved = mem.snapshot()
+    accs = []
+    try:
+        base = 1 if reset else 1 + int(mem.vals.max())
+        for i, ep in enumerate(episodes):
+            if reset:
+                mem.clear()
+            support, query, qlab = _episode_tensors(feats.to(device), ep)
+            offset = 1 if reset else base + i * len(ep.classes)
+            pred = memory_episode(mem, support, query, label_base=offset).cpu()
+            accs.append(float((pred == qlab).float().mean()))
+    finally:
+        mem.restore(saved)
+    return accs
+
+
+def nn_episodes(feats: torch.Tensor, episodes: list[Episode], metric: str = "cosine") -> list[float]:
+    """1-nearest-neighbour over the support set (cosine on features, or L2 on pixels)."""
+    accs = []
+    for ep in episodes:
+        support, query, qlab = _episode_tensors(feats, ep)
+        s = support.reshape(-1, support.shape[-1])
+        slab = torch.arange(support.shape[1]).repeat(support.shape[0])
+        if metric == "cosine":
+            score = F.normalize(query, dim=1) @ F.normalize(s, dim=1).T
+        else:
+            score = -torch.cdist(query, s)
+        accs.append(float((slab[score.argmax(1)] == qlab).float().mean()))
+    return accs
+
+
+@torch.inference_mode()
+def evaluate_runs(model: MemoryNet, runs: list[Run], device="cpu") -> list[float]:
+    """% error on each official run: the 20 training images are written to a cleared memory,
+    each test image reads it; a test item's score for a class is its best similarity to a
+    slot holding that class (the memory's nearest-neighbour answer), scored by run_error."""
+    model.eval()
+    mem = model.memory
+    saved = mem.snapshot()
+    errors = []
+    try:
+        for run in runs:
+            mem.clear()
+            tr = embed(model.encoder, run.train_images, device).to(device)
+            te = embed(model.encoder, run.test_images, device).to(device)
+            memory_episode(mem, tr[None], te[:1])
+            q = mem.normalize_query(te)
+            sims = q @ mem.keys.T
+            labels = torch.arange(len(run.train_files), device=device) + 1
+            held = mem.vals[None, :] == labels[:, None]                     # [classes, slots]
+            score = torch.where(held[None], sims[:, None, :], torch.tensor(-2.0, device=device)).amax(-1)
+            errors.append(run_error(score.cpu().numpy(), run.test_files, run.train_files, run.answers, kind="score"))
+    finally:
+        mem.restore(saved)
+    return errors
+
+
+def pixel_runs(runs: list[Run]) -> list[float]:
+    """Pixel nearest-neighbour baseline on the official runs (L2 on 28x28 ink images)."""
+    return [run_error(torch.cdist(r.test_images.flatten(1), r.train_images.flatten(1)).numpy(),
+                      r.test_files, r.train_files, r.answers, kind="cost") for r in runs]
+
+
+# ----------------------------------------------------------------------------- life-long
+@torch.inference_mode()
+def recall_after_stream(model: MemoryNet, rare_first: torch.Tensor, rare_later: torch.Tensor,
+                        stream_feats: torch.Tensor, steps: int, batch: int, generator: torch.Generator,
+                        device="cpu") -> dict:
+    """Life-long recall: write one drawing each of some rare (unseen) characters into the
+    trained, never-reset memory, then keep the memory running for `steps` steps of `batch`
+    queries from the training stream (each with its fixed class label, memory updated as in
+    training), then ask for the rare characters with *other* drawings.
+
+    rare_first [R, d], rare_later [R, M, d]: encoder features; stream_feats [C, D, d].
+    Returns recall (fraction of later drawings answered with the rare label), the stream's
+    running accuracy over its last quarter, and the rare slots still held."""
+    model.eval()
+    mem = model.memory
+    saved = mem.snapshot()
+    try:
+        R = len(rare_first)
+        C, D = stream_feats.shape[:2]
+        stream_base = 1 + int(mem.vals.max())                      # fresh labels: no clash with training ones
+        rare_labels = torch.arange(R, device=device) + stream_base + C
+        mem.query(rare_first.to(device), rare_labels, use_recent_idx=False)
+        correct, last = [], max(1, steps // 4)
+        for t in range(steps):
+            c = torch.randint(C, (batch,), generator=generator)
+            d = torch.randint(D, (batch,), generator=generator)
+            pred, _ = mem.query(stream_feats[c, d].to(device), (c + stream_base).to(device), use_recent_idx=False)
+            if t >= steps - last:
+                correct.append(float((pred.cpu() == c + stream_base).float().mean()))
+        held = int(torch.isin(mem.vals, rare_labels).sum())
+        q = rare_later.to(device)
+        pred, _ = mem.query(q.reshape(-1, q.shape[-1]))
+        want = rare_labels.repeat_interleave(q.shape[1])
+        recall = float((pred == want).float().mean())
+    finally:
+        mem.restore(saved)
+    return {"recall": recall, "stream_acc": sum(correct) / len(correct), "rare_slots_held": held}

@@ -1,0 +1,151 @@
+"""WaveNet (van den Oord et al., 2016): a stack of dilated causal convolutions with gated
+tanh x sigmoid units, residual and skip connections, and a 256-way softmax over mu-law codes.
+
+    x (B, T) mu-law codes -> embedding (= 1x1 conv of the one-hot input)
+      -> L residual layers: z = tanh(W_f * h + V_f c) . sigmoid(W_g * h + V_g c)
+                            h <- h + 1x1(z);  skip += 1x1(z)
+      -> relu -> 1x1 -> relu -> 1x1 -> logits (B, 256, T)
+
+logits[:, :, t] is the distribution of x[t + 1] given x[<= t]; the receptive field is
+(kernel - 1) * sum(dilations) + 1. Conditioning c: a speaker embedding (global, the same at
+every step) and/or features at a lower frame rate upsampled by a transposed convolution (local).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def dilation_stack(blocks: int = 1, top: int = 512) -> tuple[int, ...]:
+    """1, 2, 4, ..., top, repeated `blocks` times (the paper's 1..512 blocks)."""
+    one = []
+    d = 1
+    while d <= top:
+        one.append(d)
+        d *= 2
+    return tuple(one * blocks)
+
+
+def receptive_field(kernel_size: int, dilations) -> int:
+    return (kernel_size - 1) * sum(dilations) + 1
+
+
+@dataclass
+class WaveNetConfig:
+    n_classes: int = 256
+    residual_channels: int = 32
+    dilation_channels: int = 32
+    skip_channels: int = 128
+    kernel_size: int = 2
+    dilations: tuple = field(default_factory=lambda: dilation_stack(1, 512))
+    n_speakers: int = 0          # > 0: global conditioning on a speaker id
+    speaker_dim: int = 16
+    local_channels: int = 0      # > 0: local conditioning on features at 1/hop of the sample rate
+    hop: int = 1                 # upsampling factor of the transposed convolution
+
+    def to_dict(self):
+        d = asdict(self)
+        d["dilations"] = list(self.dilations)
+        return d
+
+
+class ResidualLayer(nn.Module):
+    def __init__(self, cfg: WaveNetConfig, dilation: int):
+        super().__init__()
+        r, g, s, k = cfg.residual_channels, cfg.dilation_channels, cfg.skip_channels, cfg.kernel_size
+        self.dilation, self.kernel_size = dilation, k
+        self.conv = nn.Conv1d(r, 2 * g, k, dilation=dilation)          # filter and gate together
+        self.cond_global = nn.Linear(cfg.speaker_dim, 2 * g, bias=False) if cfg.n_speakers else None
+        self.cond_local = nn.Conv1d(cfg.local_channels, 2 * g, 1, bias=False) if cfg.local_channels else None
+        self.res = nn.Conv1d(g, r, 1)
+        self.skip = nn.Conv1d(g, s, 1)
+
+    @property
+    def pad(self) -> int:
+        return (self.kernel_size - 1) * self.dilation
+
+    def gate(self, a: torch.Tensor, g_cond, l_cond) -> torch.Tensor:
+        """a: pre-activation (B, 2G, T) or (B, 2G); adds the conditioning and applies tanh x sigmoid."""
+        if g_cond is not None:
+            a = a + (self.cond_global(g_cond).unsqueeze(-1) if a.dim() == 3 else self.cond_global(g_cond))
+        if l_cond is not None:
+            a = a + (self.cond_local(l_cond) if a.dim() == 3 else F.linear(l_cond, self.cond_local.weight[:, :, 0]))
+        f, g = a.chunk(2, dim=1)
+        return torch.tanh(f) * torch.sigmoid(g)
+
+    def forward(self, h, g_cond=None, l_cond=None):
+        a = self.conv(F.pad(h, (self.pad, 0)))                          # causal: pad on the left only
+        z = self.gate(a, g_cond, l_cond)
+        return h + self.res(z), self.skip(z)
+
+
+class WaveNet(nn.Module):
+    def __init__(self, cfg: WaveNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.n_classes, cfg.residual_channels)
+        self.layers = nn.ModuleList(ResidualLayer(cfg, d) for d in cfg.dilations)
+        self.out1 = nn.Conv1d(cfg.skip_channels, cfg.skip_channels, 1)
+        self.out2 = nn.Conv1d(cfg.skip_channels, cfg.n_classes, 1)
+        self.speaker = nn.Embedding(cfg.n_speakers, cfg.speaker_dim) if cfg.n_speakers else None
+        self.upsample = (nn.ConvTranspose1d(cfg.local_channels, cfg.local_channels, cfg.hop, stride=cfg.hop)
+                         if cfg.local_channels else None)
+
+    @property
+    def receptive_field(self) -> int:
+        return receptive_field(self.cfg.kernel_size, self.cfg.dilations)
+
+    def global_cond(self, speaker):
+        """Speaker embedding (B, D), or None for an unconditioned model; checks the ids."""
+        if self.speaker is None:
+            if speaker is not None:
+                raise ValueError("this WaveNet has no global conditioning (n_speakers=0) but got speaker=")
+            return None
+        if speaker is None:
+            raise ValueError("this WaveNet is speaker-conditioned: pass speaker=(B,) ids")
+        speaker = torch.as_tensor(speaker, device=self.speaker.weight.device).long().reshape(-1)
+        if speaker.numel() and (int(speaker.min()) < 0 or int(speaker.max()) >= self.cfg.n_speakers):
+            raise ValueError(f"speaker id out of range: got {speaker.tolist()}, "
+                             f"the model knows {self.cfg.n_speakers} speakers (0..{self.cfg.n_speakers - 1})")
+        return self.speaker(speaker)
+
+    def local_cond(self, local, T: int):
+        """Local features (B, C, frames) upsampled by the transposed convolution to (B, C, T), or None."""
+        if self.upsample is None:
+            if local is not None:
+                raise ValueError("this WaveNet has no local conditioning (local_channels=0) but got local=")
+            return None
+        if local is None:
+            raise ValueError("this WaveNet is locally conditioned: pass local=(B, C, frames)")
+        l = self.upsample(local)
+        if l.shape[-1] < T:
+            raise ValueError(f"local features cover {l.shape[-1]} samples (frames x hop {self.cfg.hop}), need {T}")
+        return l[..., :T]
+
+    def head(self, skip: torch.Tensor) -> torch.Tensor:
+        return self.out2(F.relu(self.out1(F.relu(skip))))
+
+    def forward(self, x: torch.Tensor, speaker=None, local=None) -> torch.Tensor:
+        """x (B, T) integer codes -> logits (B, n_classes, T); logits[..., t] predicts x[t + 1]."""
+        g, l = self.global_cond(speaker), self.local_cond(local, x.shape[-1])
+        h = self.embed(x).transpose(1, 2)
+        skip = 0
+        for layer in self.layers:
+            h, s = layer(h, g, l)
+            skip = skip + s
+        return self.head(skip)
+
+
+def build_model(cfg: WaveNetConfig | dict | None = None) -> WaveNet:
+    if isinstance(cfg, dict):
+        cfg = WaveNetConfig(**{**cfg, "dilations": tuple(cfg.get("dilations", dilation_stack()))})
+    return WaveNet(cfg or WaveNetConfig())
+
+
+def teacher_forced_loss(model: WaveNet, x: torch.Tensor, speaker=None, local=None) -> torch.Tensor:
+    """Cross-entropy (nats) of x[1:] under the model given x[:-1]: training sees the true past."""
+    logits = model(x[:, :-1], speaker, local)
+    return F.cross_entropy(logits, x[:, 1:])

@@ -1,0 +1,106 @@
+"""The memory module's loss, temperature and update rules, and its nearest-neighbour backends."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from reference_impls.rare_events import ExactSearch, FaissIVF, Memory, recall_at_k, softmax_temperature
+
+
+def _memory(keys, vals, age=None, **kw):
+    m = Memory(key_dim=keys.shape[1], memory_size=len(keys), vocab_size=64, age_noise=0.0, **kw)
+    with torch.no_grad():
+        m.query_proj.copy_(torch.eye(keys.shape[1]))        # identity projection: q = normalize(x)
+        m.keys.copy_(F.normalize(keys, dim=1))
+        m.vals.copy_(vals)
+        if age is not None:
+            m.age.copy_(age)
+    return m
+
+
+def test_softmax_temperature_rule():
+    assert softmax_temperature(256, 0.1) == pytest.approx(math.log(0.2 * 256) / 0.1)
+    assert softmax_temperature(4, 0.1) == 1.0                 # log(0.8) < 0 -> the floor of 1
+
+
+def test_loss_is_margin_triplet():
+    keys = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 1.0, 0]])
+    m = _memory(keys, torch.tensor([1, 2, 3, 2]), choose_k=4)
+    x = torch.tensor([[1.0, 0.5, 0.0]])
+    q = F.normalize(x, dim=1)[0]
+    sims = F.normalize(keys, dim=1) @ q
+    pred, loss = m.query(x, torch.tensor([2]), use_recent_idx=False, update=False)
+    pos, neg = max(sims[1], sims[3]), max(sims[0], sims[2])
+    assert float(loss.detach()) == pytest.approx(float(F.relu(neg - pos + 0.1) - 0.1), abs=1e-6)
+    assert int(pred) == 2                                    # nearest is slot 3 (value 2)
+
+
+def test_correct_answer_averages_key_and_resets_age():
+    keys = torch.tensor([[1.0, 0.2], [0.0, 1.0], [-1.0, 0.0]])
+    m = _memory(keys, torch.tensor([5, 6, 7]), age=torch.tensor([3.0, 4.0, 9.0]), choose_k=3)
+    x = torch.tensor([[1.0, -0.2]])
+    old = m.keys[0].clone()
+    m.query(x, torch.tensor([5]), use_recent_idx=False)
+    assert torch.allclose(m.keys[0], F.normalize(old + F.normalize(x, dim=1)[0], dim=0))
+    assert m.age.tolist() == [0.0, 5.0, 10.0]
+    assert m.vals.tolist() == [5, 6, 7]
+
+
+def test_wrong_answer_writes_the_oldest_slot():
+    keys = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    m = _memory(keys, torch.tensor([5, 6, 7]), age=torch.tensor([3.0, 40.0, 9.0]), choose_k=3)
+    x = torch.tensor([[1.0, 0.1]])                           # nearest is slot 0 (value 5): wrong for label 8
+    m.query(x, torch.tensor([8]), use_recent_idx=False)
+    assert m.vals.tolist() == [5, 8, 7]
+    assert torch.allclose(m.keys[1], F.normalize(x, dim=1)[0])
+    assert m.age.tolist() == [4.0, 0.0, 10.0]
+
+
+def test_gradient_flows_to_query_not_memory():
+    torch.manual_seed(0)
+    m = Memory(key_dim=8, memory_size=32, vocab_size=16, choose_k=8)
+    m.keys.copy_(F.normalize(torch.randn(32, 8), dim=1))
+    m.vals.copy_(torch.arange(32) % 4)
+    x = torch.randn(5, 8, requires_grad=True)
+    _, loss = m.query(x, torch.tensor([0, 1, 2, 3, 0]))
+    loss.backward()
+    assert x.grad is not None and m.query_proj.grad is not None
+    assert not m.keys.requires_grad
+
+
+def _clustered(n, d=32, clusters=50, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centers = F.normalize(torch.randn(clusters, d, generator=g), dim=1)
+    return F.normalize(centers[torch.randint(clusters, (n,), generator=g)] + 0.3 * torch.randn(n, d, generator=g) / d ** 0.5, dim=1)
+
+
+def test_ivf_agrees_with_exact_and_follows_writes():
+    keys = _clustered(20000)
+    q = _clustered(64, seed=1)
+    exact, ivf = ExactSearch(), FaissIVF(nlist=64, nprobe=16, threads=1)
+    exact.build(keys), ivf.build(keys)
+    assert recall_at_k(ivf.search(q, 16), exact.search(q, 16)) >= 0.95
+    # a write moves slot 7 to exactly the query: both backends must return it first
+    new = q[:1].clone()
+    keys[7] = new[0]
+    ivf.update(torch.tensor([7]), new)
+    assert int(exact.search(new, 1)[0, 0]) == 7 and int(ivf.search(new, 1)[0, 0]) == 7
+
+
+def test_memory_with_ivf_backend_answers_like_exact():
+    torch.manual_seed(0)
+    m = Memory(key_dim=32, memory_size=4096, vocab_size=64, choose_k=16)
+    m.keys.copy_(_clustered(4096))
+    m.vals.copy_(torch.arange(4096) % 50)
+    x = torch.randn(32, 32)
+    exact_pred, _ = m.query(x)
+    m.use_backend("ivf", nlist=32, nprobe=32, threads=1)     # probing every list is exact
+    ivf_pred, _ = m.query(x)
+    assert torch.equal(exact_pred, ivf_pred)
+
+
+def test_labels_outside_vocab_are_rejected():
+    m = Memory(key_dim=4, memory_size=8, vocab_size=10)
+    with pytest.raises(ValueError, match="vocab_size"):
+        m.query(torch.randn(2, 4), torch.tensor([1, 10]))

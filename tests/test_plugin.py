@@ -1,0 +1,213 @@
+"""The pytest plugin, exercised through pytester on a throw-away project."""
+import json
+from pathlib import Path
+
+import pytest
+
+CLAIMS = '''
+[paper]
+id = "demo"
+
+[[claim]]
+id = "params"
+kind = "exact"
+tier = "smoke"
+metric = "parameters"
+value = 760
+direction = "equal"
+source = "notes"
+
+[[claim]]
+id = "floor"
+kind = "proxy"
+tier = "smoke"
+metric = "accuracy"
+value = 0.9
+direction = "higher"
+source = "Table 1"
+note = "calibrated on seeds 0,1,2"
+
+[[claim]]
+id = "ordering"
+kind = "relative"
+tier = "smoke"
+metric = "error"
+direction = "lower"
+source = "Table 2"
+
+[[claim]]
+id = "hard"
+kind = "relative"
+tier = "smoke"
+metric = "error"
+direction = "lower"
+source = "Table 3"
+known_failure = "does not reproduce at 64x64"
+
+[[claim]]
+id = "big"
+kind = "paper"
+tier = "full"
+metric = "accuracy"
+value = 76.1
+direction = "higher"
+source = "abstract"
+'''
+
+
+@pytest.fixture
+def project(pytester):
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
+    pytester.makeconftest('pytest_plugins = ["harness.plugin"]')
+    (pytester.path / "suites" / "demo").mkdir(parents=True)
+    (pytester.path / "suites" / "demo" / "claims.toml").write_text(CLAIMS)
+    return pytester
+
+
+def write_tests(project, body):
+    (project.path / "suites" / "demo" / "test_demo.py").write_text(body)
+
+
+def rows(project):
+    out = []
+    for p in (project.path / "reports" / "out" / "runs").glob("*/results-*.jsonl"):
+        out += [json.loads(line) for line in p.read_text().splitlines()]
+    return out
+
+
+def test_records_passes_and_writes_report(project):
+    write_tests(project, '''
+def test_params(claim):
+    claim("params", 760)
+''')
+    res = project.runpytest("suites")
+    res.assert_outcomes(passed=1)
+    (row,) = rows(project)
+    assert row["claim_id"] == "params" and row["status"] == "reproduced" and row["value"] == 760
+    for key in ("run_id", "git_sha", "time", "paper", "kind", "tier", "metric", "target", "tolerance",
+                "dataset", "split", "device", "seed", "wall_s", "environment"):
+        assert key in row
+    assert "torch" in row["environment"]
+    latest = project.path / "reports" / "out" / "latest"
+    for name in ("report.md", "report.html", "results.csv", "status_overview.png"):
+        assert (latest / name).exists(), name
+    md = (latest / "report.md").read_text()
+    assert "| params |" in md and "not run" in md  # unmeasured claims are listed, not dropped
+    res.stdout.fnmatch_lines(["*reproduction summary*", "*demo*params*760*760*reproduced*", "report: *report.md*"])
+
+
+def test_failure_message_and_all_claims_recorded(project):
+    write_tests(project, '''
+def test_two(claim):
+    claim("floor", 0.5)           # fails
+    claim("params", 760)          # still recorded
+''')
+    res = project.runpytest("suites")
+    res.assert_outcomes(failed=1)
+    res.stdout.fnmatch_lines(["*claim 'floor' not reproduced: accuracy = 0.5, wanted >= 0.9*"])
+    assert {r["claim_id"]: r["status"] for r in rows(project)} == {"floor": "not reproduced", "params": "reproduced"}
+
+
+def test_relative_claims_and_known_failures_are_strict(project):
+    write_tests(project, '''
+def test_ordering(claim):
+    claim("ordering", 0.2, than=0.3)
+
+def test_known_still_fails(claim):
+    claim("hard", 0.4, than=0.3)
+
+def test_known_now_passes(claim):
+    claim("hard", 0.2, than=0.3)
+''')
+    res = project.runpytest("suites", "-rxX")
+    res.assert_outcomes(passed=1, xfailed=1, failed=1)
+    res.stdout.fnmatch_lines(["*marked known_failure*", "*known: does not reproduce at 64x64*"])
+
+
+def test_tier_skip_names_the_option(project):
+    write_tests(project, '''
+import pytest
+
+@pytest.mark.full
+def test_big(claim):
+    claim("big", 76.2)
+''')
+    res = project.runpytest("suites", "-rs")
+    res.assert_outcomes(skipped=1)
+    res.stdout.fnmatch_lines(["*full-tier test; this run is --tier smoke (use --tier full)*"])
+    res = project.runpytest("suites", "--tier", "full")
+    res.assert_outcomes(passed=1)
+
+
+def test_missing_data_skips_with_expected_layout(project):
+    write_tests(project, '''
+from datasets import locate
+
+def test_needs_data(claim, data_root):
+    locate(data_root, "omniglot/python/images_background", "omniglot/python/images_background/<alphabet>/<character>/*.png")
+''')
+    res = project.runpytest("suites", "-rs")
+    res.assert_outcomes(skipped=1)
+    res.stdout.fnmatch_lines(["*data missing: no data root given*images_background/<alphabet>/<character>/*.png*"])
+    (project.path / "data").mkdir()
+    res = project.runpytest("suites", "-rs", "--data-root", str(project.path / "data"))
+    res.stdout.fnmatch_lines(["*data missing: missing */data/omniglot/python/images_background*"])
+
+
+def test_malformed_claims_is_a_one_line_usage_error(project):
+    (project.path / "suites" / "demo" / "claims.toml").write_text(CLAIMS.replace('value = 760', 'value = "x"'))
+    write_tests(project, "def test_a(claim):\n    claim('params', 760)\n")
+    res = project.runpytest("suites")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*claims.toml: claim 'params': field 'value' must be int or float, got str*"])
+
+
+def test_unknown_claim_id_fails_with_known_ids(project):
+    write_tests(project, "def test_a(claim):\n    claim('nope', 1)\n")
+    res = project.runpytest("suites")
+    res.assert_outcomes(failed=1)
+    res.stdout.fnmatch_lines(["*no claim 'nope' (known: big, floor, hard, ordering, params)*"])
+
+
+def test_unwritable_results_dir_is_a_usage_error(project, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    write_tests(project, "def test_a(claim):\n    claim('params', 760)\n")
+    res = project.runpytest("suites", "--results-dir", str(blocker / "sub"))
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*--results-dir: cannot write to*"])
+
+
+def test_crash_keeps_recorded_results_and_report_is_partial(project):
+    write_tests(project, '''
+def test_first(claim):
+    claim("params", 760)
+
+def test_crashes(claim):
+    claim("floor", 0.95)
+    raise RuntimeError("boom")
+''')
+    res = project.runpytest("suites")
+    res.assert_outcomes(passed=1, failed=1)
+    assert {r["claim_id"] for r in rows(project)} == {"params", "floor"}
+    md = (project.path / "reports/out/latest/report.md").read_text()
+    assert "pytest exit status 1" in md and "| floor |" in md
+
+
+def test_baseline_flags_regressions(project):
+    write_tests(project, "def test_a(claim):\n    claim('floor', 0.99)\n")
+    project.runpytest("suites").assert_outcomes(passed=1)
+    (base,) = list((project.path / "reports/out/runs").iterdir())
+    write_tests(project, "def test_a(claim):\n    claim('floor', 0.93)\n")
+    res = project.runpytest("suites", "--baseline", base.name)
+    res.assert_outcomes(passed=1)
+    res.stdout.fnmatch_lines(["*floor*reproduced  REGRESSION*"])
+    assert "REGRESSION" in (project.path / "reports/out/latest/report.md").read_text()
+
+
+def test_paper_markers_select_suites(project):
+    write_tests(project, "def test_a(claim):\n    claim('params', 760)\n")
+    res = project.runpytest("suites", "-m", "demo")
+    res.assert_outcomes(passed=1)
+    res = project.runpytest("suites", "-m", "not demo")
+    res.assert_outcomes(deselected=1)
