@@ -120,9 +120,23 @@ def pytest_configure(config):
     config._repro = state
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):  # xdist controller -> workers
     node.workerinput["repro_run_id"] = node.config._repro.run_id
-    node.workerinput["workercount"] = node.config.getoption("numprocesses") or 1
+    n = node.config.getoption("numprocesses")
+    node.workerinput["workercount"] = n if isinstance(n, int) and n > 0 else (os.cpu_count() or 1)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """Under xdist only workers collect; the controller learns which suites ran from the test ids."""
+    state = node.config._repro
+    for nodeid in ids:
+        parts = nodeid.split("::")[0].split("/")
+        if SUITES in parts:
+            i = parts.index(SUITES)
+            if i + 2 < len(parts) and (state.root / Path(*parts[: i + 2]) / "claims.toml").exists():
+                state.papers.add(parts[i + 1])
 
 
 def _paper_of(item) -> tuple[str, Path] | None:

@@ -211,3 +211,19 @@ def test_paper_markers_select_suites(project):
     res.assert_outcomes(passed=1)
     res = project.runpytest("suites", "-m", "not demo")
     res.assert_outcomes(deselected=1)
+
+
+def test_xdist_workers_share_one_run_and_report(project, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))
+    write_tests(project, '''
+def test_a(claim):
+    claim("params", 760)
+
+def test_b(claim):
+    claim("ordering", 0.1, than=0.2)
+''')
+    res = project.runpytest_subprocess("suites", "-n", "2", "-p", "xdist")
+    res.assert_outcomes(passed=2)
+    runs = list((project.path / "reports/out/runs").iterdir())
+    assert len(runs) == 1 and {r["claim_id"] for r in rows(project)} == {"params", "ordering"}
+    res.stdout.fnmatch_lines(["*reproduction summary*", "report: *report.md*"])

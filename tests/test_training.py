@@ -118,3 +118,16 @@ def test_ddp_two_gloo_processes_match_single_process(tmp_path):
     b = torch.load(tmp_path / "ddp.pt", weights_only=True)
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_timm_backbone_takes_pretrained_weights_only_from_a_named_file(tmp_path):
+    from reference_impls.common.backbones import backbone
+    src = backbone("resnet18")
+    torch.save(src.state_dict(), tmp_path / "r18.pth")
+    loaded = backbone("resnet18", weights=tmp_path / "r18.pth", num_classes=3)
+    # timm keeps the pretrained trunk and gives a new head when the class count changes
+    trunk = {k: v for k, v in src.state_dict().items() if not k.startswith("fc.")}
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in trunk.items())
+    assert loaded.fc.out_features == 3
+    with pytest.raises(CheckpointError, match="no such file .*nothing is downloaded"):
+        backbone("resnet18", weights=tmp_path / "missing.pth")
