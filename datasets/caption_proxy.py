@@ -49,8 +49,8 @@ def _place(o) -> str:
 def _np(rng, o, size: bool | None = None) -> str:
     """A noun phrase: 'a big red circle', 'a red disc'."""
     size = rng.random() < 0.5 if size is None else size
-    words = ["a"] + ([_w(rng, o["size"])] if size else []) + [o["color"], _w(rng, o["name"])]
-    return " ".join(words)
+    words = ([_w(rng, o["size"])] if size else []) + [o["color"], _w(rng, o["name"])]
+    return ("an " if words[0][0] in "aeiou" else "a ") + " ".join(words)
 
 
 def _one(rng, o) -> list[str]:

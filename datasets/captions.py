@@ -164,3 +164,37 @@ def load_sbu(root, n_test: int = 1000) -> tuple[list[CaptionItem], list[CaptionI
     if len(items) <= n_test:
         raise DataError(f"{images}: only {len(items)} images with captions; need more than {n_test}")
     return items[:-n_test], items[-n_test:]
+
+
+class ImageFiles:
+    """Images on disk as a lazily loaded uint8 tensor: `files[idx]` -> (B, 3, size, size) for an
+    index tensor, a list or a slice, so the training code treats it like an in-memory tensor."""
+
+    def __init__(self, paths: list[Path], size: int = 299):
+        self.paths, self.size = [Path(p) for p in paths], size
+
+    def __len__(self):
+        return len(self.paths)
+
+    def _load(self, path: Path):
+        import numpy as np
+        import torch
+        from PIL import Image, UnidentifiedImageError
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
+                return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
+        except FileNotFoundError:
+            raise DataMissing(f"image {path} not found") from None
+        except (UnidentifiedImageError, OSError) as e:
+            raise DataError(f"{path}: not a readable image ({e})") from None
+
+    def __getitem__(self, idx):
+        import torch
+        if isinstance(idx, slice):
+            idx = range(*idx.indices(len(self)))
+        elif isinstance(idx, torch.Tensor):
+            idx = idx.reshape(-1).tolist()
+        elif isinstance(idx, int):
+            return self._load(self.paths[idx])
+        return torch.stack([self._load(self.paths[i]) for i in idx])

@@ -144,30 +144,32 @@ def bleu(refs: dict, hyps: dict, n: int = 4) -> tuple[list[float], dict]:
 
 
 # ----------------------------------------------------------------------------- CIDEr-D
+def _ngrams_by_order(words: list[str], n: int = 4) -> list[dict]:
+    out = [defaultdict(int) for _ in range(n)]
+    for k in range(1, n + 1):
+        d = out[k - 1]
+        for i in range(len(words) - k + 1):
+            d[tuple(words[i:i + k])] += 1
+    return out
+
+
 def cider_d(refs: dict, hyps: dict, n: int = 4, sigma: float = 6.0) -> tuple[float, list[float]]:
     """CIDEr-D as coco-caption computes it (its `Cider` class); returns (mean, per-image scores)."""
     _check(refs, hyps)
     keys = list(refs)
-    crefs = [[_ngrams(r.split(), n) for r in refs[k]] for k in keys]
-    ctest = [_ngrams(hyps[k].split(), n) for k in keys]
+    crefs = [[_ngrams_by_order(r.split(), n) for r in refs[k]] for k in keys]
+    ctest = [_ngrams_by_order(hyps[k].split(), n) for k in keys]
     df: dict = defaultdict(float)
     for rs in crefs:
-        for g in {g for r in rs for g in r}:
+        for g in {g for r in rs for order in r for g in order}:
             df[g] += 1
     log_n = math.log(float(len(crefs)))
+    idf = {g: log_n - math.log(max(1.0, c)) for g, c in df.items()}   # an unseen n-gram: df 0 -> log_n
 
-    def vec(counts):
-        v = [dict() for _ in range(n)]
-        norm = [0.0] * n
-        length = 0
-        for g, tf in counts.items():
-            j = len(g) - 1
-            w = float(tf) * (log_n - math.log(max(1.0, df.get(g, 0.0))))
-            v[j][g] = w
-            norm[j] += w * w
-            if j == 1:            # coco-caption's "length" counts bigrams
-                length += tf
-        return v, [math.sqrt(x) for x in norm], length
+    def vec(orders):
+        v = [{g: float(tf) * idf.get(g, log_n) for g, tf in d.items()} for d in orders]
+        norm = [math.sqrt(sum(w * w for w in d.values())) for d in v]
+        return v, norm, sum(orders[1].values()) if n > 1 else 0   # coco-caption's "length" counts bigrams
 
     scores = []
     for test, rs in zip(ctest, crefs):
@@ -177,10 +179,12 @@ def cider_d(refs: dict, hyps: dict, n: int = 4, sigma: float = 6.0) -> tuple[flo
             vr, nr, lr = vec(r)
             pen = math.exp(-(float(lh - lr) ** 2) / (2 * sigma ** 2))
             for j in range(n):
+                rj = vr[j]
                 val = 0.0
                 for g, w in vh[j].items():
-                    wr = vr[j].get(g, 0.0)
-                    val += min(w, wr) * wr
+                    wr = rj.get(g, 0.0)
+                    if wr:
+                        val += min(w, wr) * wr
                 if nh[j] != 0 and nr[j] != 0:
                     val /= nh[j] * nr[j]
                 total[j] += val * pen

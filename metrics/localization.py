@@ -154,7 +154,13 @@ def contour_boxes(binary: np.ndarray, mode: str = "largest") -> list[tuple[int, 
         sizes = ndimage.sum_labels(binary, labels, index=np.arange(1, n + 1))
         return [box(slices[int(np.argmax(sizes))])]
     if mode == "largest":
-        areas = [_contour_area(labels[sl] == i + 1) for i, sl in enumerate(slices)]
+        # polygon area <= (box width - 1) * (box height - 1): visit components by that bound, stop early
+        bound = [(sl[1].stop - sl[1].start - 1) * (sl[0].stop - sl[0].start - 1) for sl in slices]
+        areas = [-1.0] * n
+        for i in sorted(range(n), key=lambda i: -bound[i]):
+            if bound[i] < max(areas):
+                break
+            areas[i] = _contour_area(labels[slices[i]] == i + 1)
         best = max(areas)
         # cv2 lists contours in reverse discovery (raster) order and max() keeps the first:
         # among equal areas, the component whose first raster pixel comes last wins
@@ -186,14 +192,15 @@ def scoremap_boxes(scoremap, thresholds, mode: str = "largest") -> list[list[tup
 
 
 def cam_box(cam, threshold: float = 0.2) -> tuple[int, int, int, int]:
-    """Zhou et al.'s heuristic: keep the region above `threshold` x the map's max, box around the
-    largest connected component (inclusive coordinates, exactly covering the component)."""
+    """Zhou et al.'s heuristic: keep the region whose value is above `threshold` x the map's max,
+    box around the largest connected component (8-connected, by pixel count; inclusive
+    coordinates exactly covering it). A map with no positive value or a constant map -> whole image."""
     cam = np.asarray(cam, dtype=np.float64)
-    if cam.ndim != 2 or np.isnan(cam).any():
-        raise ValueError(f"cam_box: need a 2-D map without NaN, got shape {cam.shape}"
-                         + (" with NaN" if cam.ndim == 2 else ""))
-    s = normalize_scoremap(cam)
-    keep = s >= threshold if s.max() > 0 else np.ones_like(s, bool)   # constant map -> whole image
+    if cam.ndim != 2 or not np.isfinite(cam).all():
+        raise ValueError(f"cam_box: need a finite 2-D map, got shape {cam.shape}"
+                         + (" with NaN/inf" if cam.ndim == 2 else ""))
+    hi = cam.max()
+    keep = cam >= threshold * hi if hi > 0 and cam.min() < hi else np.ones_like(cam, bool)
     labels, n = ndimage.label(keep, structure=_EIGHT)
     sizes = ndimage.sum_labels(keep, labels, index=np.arange(1, n + 1))
     y, x = ndimage.find_objects(labels)[int(np.argmax(sizes))]
@@ -288,9 +295,12 @@ def read_predictions(path: str | Path) -> dict[str, list[dict]]:
             try:
                 box = tuple(float(row[c]) for c in ("x0", "y0", "x1", "y1"))
                 check_boxes(box)
-                rec = {"class": int(row["class"]), "score": float(row["score"]), "box": box}
                 thr = (row.get("cam_threshold") or "").strip()
-                rec["cam_threshold"] = float(thr) if thr else None
+                sc = (row["score"] or "").strip()
+                if not sc and not thr:
+                    raise ValueError("a top-k prediction row needs a score")
+                rec = {"class": int(row["class"]), "score": float(sc) if sc else math.nan, "box": box,
+                       "cam_threshold": float(thr) if thr else None}
             except (ValueError, TypeError) as e:
                 raise DataError(f"{path}:{n}: bad row {dict(row)}: {e}") from None
             out.setdefault(Path(row["image_id"]).stem, []).append(rec)

@@ -219,8 +219,8 @@ def test_subset_of_images_scored(tmp_path, ann):
 
 @java
 def test_meteor_with_java(demo):
+    """METEOR runs the official jar (via pycocoevalcap) on our tokenization: the demo's 0.195."""
     pytest.importorskip("pycocoevalcap")
     _, refs, hyps = demo
-    keys = sorted(refs)[:20]
-    s = C.evaluate({k: refs[k] for k in keys}, {k: hyps[k] for k in keys}, meteor=True)
-    assert 0.0 < s["METEOR"] < 1.0
+    s = C.evaluate(refs, hyps, meteor=True)
+    assert round(s["METEOR"], 3) == 0.195

@@ -56,7 +56,9 @@ source = "abstract"
 
 
 @pytest.fixture
-def project(pytester):
+def project(pytester, monkeypatch):
+    for var in ("REPRO_DATA_ROOT", "REPRO_CACHE_DIR"):   # CI exports these; the demo project must not see them
+        monkeypatch.delenv(var, raising=False)
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
     pytester.makeconftest('pytest_plugins = ["harness.plugin"]')
     (pytester.path / "suites" / "demo").mkdir(parents=True)

@@ -38,7 +38,7 @@ class CAMNet(nn.Module):
         return (logits, f) if return_features else logits
 
 
-def small_vgg(width: int = 32) -> tuple[nn.Module, int]:
+def small_vgg(width: int = 16) -> tuple[nn.Module, int]:
     """Smoke-tier backbone: VGG-style 3x3 convs, stride 4 (64x64 input -> 16x16 maps)."""
     def block(cin, cout):
         return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
@@ -91,6 +91,6 @@ def build_model(arch: str, n_classes: int, pool: str = "gap", width: int | None 
         raise ValueError(f"unknown arch {arch!r}; choose from {sorted(ARCHS)}")
     if arch == "small_vgg":
         features, ch = small_vgg()
-        return CAMNet(features, ch, n_classes, width=width or 128, pool=pool)
+        return CAMNet(features, ch, n_classes, width=width or 64, pool=pool)
     features, ch = ARCHS[arch](backbone_weights)
     return CAMNet(features, ch, n_classes, width=width or 1024, pool=pool)

@@ -33,15 +33,18 @@ class Config:
     stage: int = 2                  # timm feature stage (stride 8)
     size: int = 64
     num_classes: int = PROXY.n_classes
-    epochs: int = 12
-    batch_size: int = 32
-    lr: float = 2e-3
+    yolo_epochs: int = 10
+    frcnn_epochs: int = 4
+    batch_size: int = 32            # Faster R-CNN
+    yolo_batch_size: int = 16
+    lr: float = 3e-3
     weight_decay: float = 1e-4
     # YOLO
     S: int = 8
     B: int = 2
-    yolo_hidden: int = 256
+    yolo_hidden: int = 512
     yolo_channels: int = 64
+    yolo_dropout: float = 0.0
     # Faster R-CNN
     anchor_sizes: tuple = (8, 16, 32)
     rpn_batch: int = 64
@@ -75,7 +78,7 @@ def build_model(kind: str, cfg: Config = SMOKE) -> nn.Module:
         feats = _timm_features(cfg)
         ch, red = feats.feature_info.channels()[-1], feats.feature_info.reduction()[-1]
         return YOLOv1(_Last(feats), ch, cfg.size // red, cfg.num_classes, S=cfg.S, B=cfg.B, hidden=cfg.yolo_hidden,
-                      dropout=0.2, head_channels=cfg.yolo_channels, input_size=cfg.size)
+                      dropout=cfg.yolo_dropout, head_channels=cfg.yolo_channels, input_size=cfg.size)
     if kind == "faster_rcnn":
         return build_faster_rcnn(
             cfg.num_classes + 1, f"timm:{cfg.backbone}@{cfg.stage}", min_size=cfg.size, max_size=cfg.size,
@@ -113,10 +116,12 @@ def step_fn(kind: str, size: int):
 
 def train(model: nn.Module, kind: str, data: dict, cfg: Config, seed: int, resume=None, device="cpu") -> list[float]:
     seed_everything(seed)
-    epochs = [batches(data, cfg.batch_size, seed, e) for e in range(cfg.epochs)]
+    n_epochs = cfg.yolo_epochs if kind == "yolo" else cfg.frcnn_epochs
+    bs = cfg.yolo_batch_size if kind == "yolo" else cfg.batch_size
+    epochs = [batches(data, bs, seed, e) for e in range(n_epochs)]
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = cosine_warmup(opt, cfg.epochs * len(epochs[0]), warmup=len(epochs[0]) // 2)
-    return fit(model, step_fn(kind, cfg.size), lambda e: epochs[e], epochs=cfg.epochs, optimizer=opt, scheduler=sched,
+    sched = cosine_warmup(opt, n_epochs * len(epochs[0]), warmup=len(epochs[0]) // 2)
+    return fit(model, step_fn(kind, cfg.size), lambda e: epochs[e], epochs=n_epochs, optimizer=opt, scheduler=sched,
                device=device, checkpoint=resume, clip_grad=10.0, desc=kind)
 
 

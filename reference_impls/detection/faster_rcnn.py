@@ -1,7 +1,7 @@
 """Faster R-CNN (Ren et al., NIPS 2015) through torchvision, with configurable backbones.
 
-- "resnet50_fpn": torchvision's fasterrcnn_resnet50_fpn (the full tier's COCO model, 41,755,286
-  parameters with 91 classes), built with weights=None; its trained weights come from a file you name.
+- "resnet50_fpn": torchvision's fasterrcnn_resnet50_fpn as published (frozen BatchNorm; 41,755,286
+  parameters with 91 classes), randomly initialised; its trained weights come from a file you name.
 - "vgg16": the paper's VGG-16 conv5_3 backbone (stride 16, 512 channels), one feature map with
   3 scales x 3 ratios anchors, 7x7 RoI pooling and the fc6/fc7 (4096) head.
 - any timm model name (`timm:<name>`): the small smoke-tier detector, one feature map.
@@ -19,10 +19,11 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
-from torchvision.models.detection import FasterRCNN, fasterrcnn_resnet50_fpn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-from torchvision.ops import MultiScaleRoIAlign
+from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
 
 TEST_SETTINGS = dict(box_score_thresh=0.05, box_nms_thresh=0.3, box_detections_per_img=100,
                      rpn_pre_nms_top_n_test=6000, rpn_post_nms_top_n_test=300, rpn_nms_thresh=0.7)
@@ -76,8 +77,12 @@ def build_faster_rcnn(num_classes: int, backbone: str = "resnet50_fpn", *, min_s
     test = dict(TEST_SETTINGS, rpn_post_nms_top_n_test=rpn_post_nms_top_n_test,
                 rpn_pre_nms_top_n_test=rpn_pre_nms_top_n_test)
     if backbone == "resnet50_fpn":
-        model = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes,
-                                        min_size=min_size, max_size=max_size, **test)
+        # built as torchvision builds its published COCO model (frozen BN, layers 2-4 trainable), so
+        # its weights file loads and the parameter count is the documented 41,755,286; a plain
+        # fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None) has trainable BN (41,808,406)
+        body = resnet_fpn_backbone(backbone_name="resnet50", weights=None, norm_layer=FrozenBatchNorm2d,
+                                   trainable_layers=3)
+        model = FasterRCNN(body, num_classes=num_classes, min_size=min_size, max_size=max_size, **test)
     else:
         if backbone == "vgg16":
             body = vgg16_backbone(backbone_weights)

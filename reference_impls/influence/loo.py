@@ -15,7 +15,7 @@ from .solvers import cholesky, exact_ihvp
 
 
 def newton(model, X, y, theta0=None, w=None, *, tol: float = 1e-10, maxiter: int = 300) -> torch.Tensor:
-    theta = model.init(X.dtype) if theta0 is None else theta0.clone()
+    theta = model.init(X.dtype, X.device) if theta0 is None else theta0.clone()
     f = model.objective(theta, X, y, w)
     for _ in range(maxiter):
         g = model.gradient(theta, X, y, w)
@@ -44,7 +44,7 @@ def leave_one_out(model, X, y, theta_hat, indices, *, tol: float = 1e-10, chord_
     L_hat = cholesky(model.hessian(theta_hat, X, y)) if L_hat is None else L_hat
     out = []
     for i in indices.tolist():
-        w = torch.ones(len(X), dtype=X.dtype)
+        w = torch.ones(len(X), dtype=X.dtype, device=X.device)
         w[i] = 0
         theta = theta_hat.clone()
         for _ in range(chord_iters):

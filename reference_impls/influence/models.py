@@ -40,8 +40,8 @@ class ConvexModel:
     lam: float
     dim: int
 
-    def init(self, dtype=torch.float64) -> torch.Tensor:
-        return torch.zeros(self.dim, dtype=dtype)
+    def init(self, dtype=torch.float64, device="cpu") -> torch.Tensor:
+        return torch.zeros(self.dim, dtype=dtype, device=device)
 
     def objective(self, theta, X, y, w=None):
         ell = self.losses(theta, X, y)
@@ -51,7 +51,7 @@ class ConvexModel:
 
     def gradient(self, theta, X, y, w=None):
         G = self.grads(theta, X, y)
-        w_ = torch.ones(len(G), dtype=G.dtype) if w is None else w
+        w_ = torch.ones(len(G), dtype=G.dtype, device=G.device) if w is None else w
         return w_ @ G / len(G) + self.lam * theta
 
 
@@ -81,7 +81,7 @@ class MarginModel(ConvexModel):
         c = self.d2h(self.margins(theta, X, y))
         if w is not None:
             c = c * w
-        return (X.T * c) @ X / len(X) + self.lam * torch.eye(self.dim, dtype=theta.dtype)
+        return (X.T * c) @ X / len(X) + self.lam * torch.eye(self.dim, dtype=theta.dtype, device=theta.device)
 
     def predict(self, theta, X):
         return torch.where(X @ theta >= 0, 1, -1)
@@ -144,15 +144,15 @@ class MultiLogReg(ConvexModel):
     def hessian(self, theta, X, y, w=None):
         p = torch.softmax(self.logits(theta, X), 1)
         n, k, d = len(X), self.k, self.d
-        ww = torch.ones(n, dtype=theta.dtype) if w is None else w
-        H = torch.empty(k, d, k, d, dtype=theta.dtype)
+        ww = torch.ones(n, dtype=theta.dtype, device=theta.device) if w is None else w
+        H = torch.empty(k, d, k, d, dtype=theta.dtype, device=theta.device)
         for a in range(k):
             for b in range(a, k):
                 c = ww * (p[:, a] * (float(a == b) - p[:, b]))
                 blk = (X.T * c) @ X / n
                 H[a, :, b, :] = blk
                 H[b, :, a, :] = blk.T
-        return H.reshape(self.dim, self.dim) + self.lam * torch.eye(self.dim, dtype=theta.dtype)
+        return H.reshape(self.dim, self.dim) + self.lam * torch.eye(self.dim, dtype=theta.dtype, device=theta.device)
 
     def predict(self, theta, X):
         return self.logits(theta, X).argmax(1)
@@ -163,15 +163,18 @@ class SmallCNN(nn.Module):
     """A small all-convolutional net for 28x28 digits (the paper used a deeper all-conv net on
     small MNIST; this is its scaled-down cousin for the smoke tier, tanh for a smooth Hessian)."""
 
-    def __init__(self, width: int = 8, classes: int = 10):
+    def __init__(self, width: int = 8, classes: int = 10, in_size: int = 28):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, width, 5, stride=2)         # 28 -> 12
-        self.conv2 = nn.Conv2d(width, width, 5, stride=2)     # 12 -> 4
-        self.fc = nn.Linear(width * 16, classes)
+        self.conv1 = nn.Conv2d(1, width, 5, stride=2)         # 28 -> 12 (14 -> 5)
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, stride=2) if in_size >= 28 else None   # 12 -> 5
+        side = (in_size - 5) // 2 + 1
+        side = (side - 3) // 2 + 1 if self.conv2 is not None else side
+        self.fc = nn.Linear((2 * width if self.conv2 is not None else width) * side * side, classes)
 
     def forward(self, x):
         x = torch.tanh(self.conv1(x))
-        x = torch.tanh(self.conv2(x))
+        if self.conv2 is not None:
+            x = torch.tanh(self.conv2(x))
         return self.fc(x.flatten(1))
 
 

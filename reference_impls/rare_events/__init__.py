@@ -5,12 +5,13 @@ backends.py nearest-neighbour search: exact (matmul + top-k) or approximate (fai
 model.py    Omniglot encoder, episode training, one-shot evaluation, baselines
 """
 from .backends import ExactSearch, FaissIVF, make_backend, recall_at_k
+from .bench import big_memory, lookup_benchmark
 from .memory import Memory, softmax_temperature
 from .model import (PAPER, Encoder, MemoryNet, SoftmaxNet, build_model, embed, episode_steps, evaluate_episodes,
                     evaluate_runs, memory_episode, nn_episodes, pixel_runs, recall_after_stream, train,
                     train_softmax)
 
-__all__ = ["Memory", "softmax_temperature", "ExactSearch", "FaissIVF", "make_backend", "recall_at_k", "PAPER",
+__all__ = ["big_memory", "lookup_benchmark", "Memory", "softmax_temperature", "ExactSearch", "FaissIVF", "make_backend", "recall_at_k", "PAPER",
            "Encoder", "MemoryNet", "SoftmaxNet", "build_model", "embed", "episode_steps", "evaluate_episodes",
            "evaluate_runs", "memory_episode", "nn_episodes", "pixel_runs", "recall_after_stream", "train",
            "train_softmax"]

@@ -30,12 +30,14 @@ PAPER = dict(ch1=64, ch2=128, key_dim=128, memory_size=8192, choose_k=256, alpha
 class Encoder(nn.Module):
     """The official LeNet: two blocks of (3x3 conv, ReLU) x2 + 2x2 max-pool, then a linear layer."""
 
-    def __init__(self, ch1: int = 64, ch2: int = 128, out_dim: int = 128, image_size: int = 28):
+    def __init__(self, ch1: int = 64, ch2: int = 128, out_dim: int = 128, image_size: int = 28, norm: bool = False):
         super().__init__()
+        self.ch1, self.ch2, self.norm = ch1, ch2, norm
+        bn = (lambda c: nn.BatchNorm2d(c)) if norm else (lambda c: nn.Identity())
         self.features = nn.Sequential(
-            nn.Conv2d(1, ch1, 3, padding=1), nn.ReLU(), nn.Conv2d(ch1, ch1, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(1, ch1, 3, padding=1), bn(ch1), nn.ReLU(), nn.Conv2d(ch1, ch1, 3, padding=1), bn(ch1), nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(ch1, ch2, 3, padding=1), nn.ReLU(), nn.Conv2d(ch2, ch2, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(ch1, ch2, 3, padding=1), bn(ch2), nn.ReLU(), nn.Conv2d(ch2, ch2, 3, padding=1), bn(ch2), nn.ReLU(),
             nn.MaxPool2d(2))
         self.fc = nn.Linear(ch2 * (image_size // 4) ** 2, out_dim)
         for m in self.modules():  # official init: truncated normal(0.1) weights, zero biases
@@ -52,7 +54,7 @@ class Encoder(nn.Module):
 class MemoryNet(nn.Module):
     def __init__(self, cfg: dict):
         super().__init__()
-        self.encoder = Encoder(cfg["ch1"], cfg["ch2"], cfg["key_dim"], cfg["image_size"])
+        self.encoder = Encoder(cfg["ch1"], cfg["ch2"], cfg["key_dim"], cfg["image_size"], cfg.get("norm", False))
         self.memory = Memory(cfg["key_dim"], cfg["memory_size"], choose_k=cfg["choose_k"],
                              alpha=cfg["alpha"], age_noise=cfg["age_noise"])
         self.keep_prob = cfg["keep_prob"]
@@ -69,7 +71,7 @@ class SoftmaxNet(nn.Module):
 
     def __init__(self, cfg: dict, num_classes: int):
         super().__init__()
-        self.encoder = Encoder(cfg["ch1"], cfg["ch2"], cfg["key_dim"], cfg["image_size"])
+        self.encoder = Encoder(cfg["ch1"], cfg["ch2"], cfg["key_dim"], cfg["image_size"], cfg.get("norm", False))
         self.head = nn.Linear(cfg["key_dim"], num_classes)
         self.keep_prob = cfg["keep_prob"]
 
@@ -266,8 +268,9 @@ def recall_after_stream(model: MemoryNet, rare_first: torch.Tensor, rare_later: 
     training), then ask for the rare characters with *other* drawings.
 
     rare_first [R, d], rare_later [R, M, d]: encoder features; stream_feats [C, D, d].
-    Returns recall (fraction of later drawings answered with the rare label), the stream's
-    running accuracy over its last quarter, and the rare slots still held."""
+    Returns recall_same (the stored drawing itself answered with its rare label),
+    recall_other (the other drawings), the rare slots still held, and the stream's accuracy
+    over its last quarter."""
     model.eval()
     mem = model.memory
     saved = mem.snapshot()
@@ -285,10 +288,12 @@ def recall_after_stream(model: MemoryNet, rare_first: torch.Tensor, rare_later: 
             if t >= steps - last:
                 correct.append(float((pred.cpu() == c + stream_base).float().mean()))
         held = int(torch.isin(mem.vals, rare_labels).sum())
+        same, _ = mem.query(rare_first.to(device))                  # the very example seen before
         q = rare_later.to(device)
-        pred, _ = mem.query(q.reshape(-1, q.shape[-1]))
-        want = rare_labels.repeat_interleave(q.shape[1])
-        recall = float((pred == want).float().mean())
+        other, _ = mem.query(q.reshape(-1, q.shape[-1]))            # other drawings of it
+        recall_same = float((same == rare_labels).float().mean())
+        recall_other = float((other == rare_labels.repeat_interleave(q.shape[1])).float().mean())
     finally:
         mem.restore(saved)
-    return {"recall": recall, "stream_acc": sum(correct) / len(correct), "rare_slots_held": held}
+    return {"recall_same": recall_same, "recall_other": recall_other, "rare_slots_held": held,
+            "stream_acc": sum(correct) / len(correct)}

@@ -11,6 +11,7 @@ are drawn.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ import torch
 import datasets
 from datasets import audio
 from metrics.audio import nll_bits_sum
-from reference_impls.common import atomic_save, fit, safe_load, trained
+from reference_impls.common import atomic_save, autocast, fit, safe_load, trained, world
 from reference_impls.common.cache import cache_key, default_cache_dir
 
 from . import model as model_module
@@ -28,21 +29,33 @@ from .model import WaveNetConfig, build_model, teacher_forced_loss
 HELDOUT_TAKES = range(0, 5)
 
 
-def load_data(root, *, sr: int = 8000, speakers=audio.FSDD_SPEAKERS, heldout_takes=HELDOUT_TAKES) -> dict:
-    """{"train": [codes of speaker i, concatenated], "test": [(codes, speaker id)], "speakers", "sr", "fingerprint"}."""
-    utts = audio.load_fsdd(root, sr=sr, speakers=speakers)
+def split(utts, speakers, heldout) -> dict:
+    """mu-law codes split into per-speaker training streams and held-out (codes, speaker id) pairs."""
     sid = {s: i for i, s in enumerate(speakers)}
-    train = [[] for _ in speakers]
-    test = []
+    train, test = [[] for _ in speakers], []
     for u in utts:
         codes = audio.mu_law_encode(u.audio)
-        if u.index in heldout_takes:
+        if heldout(u):
             test.append((codes, sid[u.speaker]))
         else:
             train[sid[u.speaker]].append(codes)
+    return {"train": [torch.cat(t) for t in train], "test": test, "speakers": tuple(speakers)}
+
+
+def load_data(root, *, sr: int = 8000, speakers=audio.FSDD_SPEAKERS, heldout_takes=HELDOUT_TAKES) -> dict:
+    """FSDD: {"train": [codes of speaker i, concatenated], "test": [(codes, speaker id)], "speakers", "sr", "fingerprint"}."""
+    utts = audio.load_fsdd(root, sr=sr, speakers=speakers)
     fp = datasets.fingerprint(datasets.locate(root, audio.FSDD_REL, audio.FSDD_LAYOUT), extra=f"sr={sr}")
-    return {"train": [torch.cat(t) for t in train], "test": test, "speakers": tuple(speakers), "sr": sr,
-            "fingerprint": fp}
+    return {**split(utts, speakers, lambda u: u.index in heldout_takes), "sr": sr, "fingerprint": fp}
+
+
+def load_vctk_data(root, *, sr: int = 16000, heldout_per_speaker: int = 5, per_speaker: int | None = None) -> dict:
+    """VCTK (full tier): every speaker's last `heldout_per_speaker` utterances are held out."""
+    files = audio.vctk_files(root)
+    utts = audio.load_vctk(root, sr=sr, per_speaker=per_speaker)
+    last = {spk: {f for f in fs[:per_speaker][-heldout_per_speaker:]} for spk, fs in files.items()}
+    fp = datasets.fingerprint(*[f for fs in files.values() for f in fs[:per_speaker]], extra=f"sr={sr}")
+    return {**split(utts, tuple(files), lambda u: u.path in last[u.speaker]), "sr": sr, "fingerprint": fp}
 
 
 def crops(streams: list[torch.Tensor], n_batches: int, batch: int, length: int, g: torch.Generator):
@@ -57,7 +70,7 @@ def crops(streams: list[torch.Tensor], n_batches: int, batch: int, length: int, 
 
 
 def train_model(cfg: WaveNetConfig, data: dict, *, seed: int, iters: int, batch: int, length: int, lr: float,
-                epochs: int = 4, cache_dir=None, device="cpu"):
+                epochs: int = 4, cache_dir=None, device="cpu", name: str = "wavenet_fsdd"):
     """(model, training loss per iteration in bits): a WaveNet trained with Adam and teacher
     forcing (speaker-conditioned when cfg.n_speakers > 0), cached by config, data and seed."""
     per_epoch = iters // epochs
@@ -71,7 +84,8 @@ def train_model(cfg: WaveNetConfig, data: dict, *, seed: int, iters: int, batch:
         opt = torch.optim.Adam(model.parameters(), lr=lr)
 
         def epoch_batches(epoch):
-            g = torch.Generator().manual_seed(seed * 1000 + epoch)
+            rank, _ = world()                   # under torchrun every rank draws its own crops
+            g = torch.Generator().manual_seed(seed * 1000 + epoch + 7919 * rank)
             return crops(data["train"], per_epoch, batch, length, g)
 
         def step(m, b):
@@ -82,11 +96,11 @@ def train_model(cfg: WaveNetConfig, data: dict, *, seed: int, iters: int, batch:
                    checkpoint=resume, clip_grad=1.0, desc="wavenet")
         atomic_save(torch.tensor(hist, dtype=torch.float64) / math.log(2), Path(resume).with_name("history.pt"))
 
-    code = [model_module, sampling_module]
-    model = trained("wavenet_fsdd", build, run, config=run_cfg, seed=seed, data_fingerprint=data["fingerprint"],
+    code = [model_module, sampling_module, sys.modules[__name__]]
+    model = trained(name, build, run, config=run_cfg, seed=seed, data_fingerprint=data["fingerprint"],
                     code=code, cache_dir=cache_dir)
-    entry = Path(cache_dir or default_cache_dir()) / "wavenet_fsdd" / cache_key(
-        "wavenet_fsdd", run_cfg, seed, data["fingerprint"], code)
+    entry = Path(cache_dir or default_cache_dir()) / name / cache_key(
+        name, run_cfg, seed, data["fingerprint"], code)
     return model, (safe_load(entry / "history.pt").tolist() if (entry / "history.pt").exists() else [])
 
 
@@ -103,6 +117,8 @@ def evaluate(model, test: list, *, speaker_map=None, device="cpu") -> float:
         else:
             s = None
         x = codes.to(device).unsqueeze(0)
-        bits, k = nll_bits_sum(model(x[:, :-1], s).float(), x[:, 1:])
+        with autocast(torch.device(device)):
+            logits = model(x[:, :-1], s)
+        bits, k = nll_bits_sum(logits.float(), x[:, 1:])
         total, n = total + bits, n + k
     return total / n

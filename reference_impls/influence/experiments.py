@@ -1,0 +1,212 @@
+"""Koh & Liang's experiments at a size a CPU runs in seconds (and, with bigger configs, the
+paper's sizes). Each function returns plain numbers and tensors; the suite asserts the claims.
+
+- `loo_experiment`: predicted (influence) vs actual (leave-one-out retraining) change in one
+  test point's loss, on the k training points of largest predicted influence (Fig. 2, 3).
+- `mislabel_experiment`: flip labels, rank training points by self-influence / training loss /
+  at random, and count the flips found when checking the top fraction (Fig. 6, §5.4).
+- `cnn_experiment`: the same as `loo_experiment` for a small CNN, damped CG, fixed-step retraining.
+- `solver_costs`: wall time of exact / CG / LiSSA inverse-HVPs as the dimension grows.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from datasets.mnist import binary_subset, flip_labels, load_mnist, mnist_fingerprint
+from reference_impls.common import fit, trained
+
+from . import influence as inf
+from . import models as models_module
+from .loo import leave_one_out, newton
+from .models import BinaryLogReg, FunctionalNet, MultiLogReg, SmallCNN
+from .solvers import cg_ihvp, cholesky, exact_ihvp, hvp, lissa_ihvp
+
+
+# ----------------------------------------------------------------------------- data
+def features(images: torch.Tensor, pool: int = 1) -> torch.Tensor:
+    """Pixels in [0, 1] (average-pooled by `pool`), flattened, with a constant 1 for the bias."""
+    x = images.to(torch.float64)[:, None] / 255
+    if pool > 1:
+        x = F.avg_pool2d(x, pool)
+    x = x.flatten(1)
+    return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+
+
+def load_data(root, *, seed: int, n_train: int | None, pool: int = 1, binary: bool = False, n_test: int | None = None):
+    """A seeded subset of MNIST train (n_train points; None = all) and the test set as features."""
+    xi, yi = load_mnist(root, "train")
+    xt, yt = load_mnist(root, "test")
+    if binary:
+        xi, yi = binary_subset(xi, yi)
+        xt, yt = binary_subset(xt, yt)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(xi), generator=g)[:n_train] if n_train else torch.arange(len(xi))
+    xt, yt = (xt[:n_test], yt[:n_test]) if n_test else (xt, yt)
+    return dict(X=features(xi[idx], pool), y=yi[idx], Xt=features(xt, pool), yt=yt,
+                images=xi[idx], test_images=xt, fingerprint=mnist_fingerprint(root), seed=seed)
+
+
+def pick_test_point(losses: torch.Tensor, seed: int, among: int = 20) -> int:
+    """One of the `among` highest-loss test points, chosen with `seed` (the paper inspects
+    wrongly classified / high-loss test images, whose loss the training set moves the most)."""
+    g = torch.Generator().manual_seed(seed + 1)
+    return int(losses.argsort(descending=True)[int(torch.randint(0, among, (1,), generator=g))])
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(torch.corrcoef(torch.stack([a.double(), b.double()]))[0, 1])
+
+
+# ----------------------------------------------------------------------------- convex models
+def fit_convex(model, X, y, *, tol: float = 1e-10, path=()):
+    """θ̂ by Newton; `path` = models to solve first (a continuation, e.g. larger smoothing t)."""
+    theta = None
+    for m in path:
+        theta = newton(m, X, y, theta, tol=tol)
+    return newton(model, X, y, theta, tol=tol)
+
+
+def loo_experiment(model, theta, X, y, x_test, y_test, *, k: int, predictor=None, tol: float = 1e-10,
+                   loo_cache: dict | None = None):
+    """Predicted vs actual change of the test loss when removing each of the k training points
+    of largest |predicted change|. `predictor` (default `model`) is the model whose gradients
+    and Hessian give the influence (e.g. a smooth hinge standing in for the hinge)."""
+    pm = predictor or model
+    n = len(X)
+    g_test = pm.grads(theta, x_test[None], y_test[None])[0]
+    s_test = exact_ihvp(pm.hessian(theta, X, y), g_test)
+    pred = inf.predicted_loss_change_on_removal(pm.grads(theta, X, y), s_test, n)
+    top = pred.abs().argsort(descending=True)[:k]
+    cache = {} if loo_cache is None else loo_cache
+    todo = torch.tensor([i for i in top.tolist() if i not in cache], dtype=torch.long)
+    if len(todo):
+        for i, th in zip(todo.tolist(), leave_one_out(model, X, y, theta, todo, tol=tol)):
+            cache[i] = th
+    base = model.losses(theta, x_test[None], y_test[None])[0]
+    actual = torch.stack([model.losses(cache[i], x_test[None], y_test[None])[0] for i in top.tolist()]) - base
+    return dict(indices=top, predicted=pred[top], actual=actual, R=pearson(pred[top], actual))
+
+
+def mislabel_experiment(X, y, *, lam: float, classes: int, flip_fraction: float, seed: int,
+                        fractions=(0.05, 0.1, 0.15, 0.2, 0.25, 0.3)):
+    """Fraction of flipped labels found by checking the top `fractions` of the training set
+    ranked by self-influence magnitude, by training loss, and at random (seeded)."""
+    flip = flip_labels(y, flip_fraction, num_classes=classes, seed=seed)
+    model = MultiLogReg(X.shape[1], classes, lam)
+    theta = fit_convex(model, X, flip.labels)
+    L = cholesky(model.hessian(theta, X, flip.labels))
+    G = model.grads(theta, X, flip.labels)
+    scores = {
+        "self_influence": inf.self_influence(G, lambda V: exact_ihvp(None, V, L=L)).abs(),
+        "train_loss": model.losses(theta, X, flip.labels),
+        "random": torch.rand(len(X), generator=torch.Generator().manual_seed(seed + 2), dtype=torch.float64),
+    }
+    is_flip = torch.zeros(len(X), dtype=torch.bool)
+    is_flip[flip.flipped] = True
+    found = {}
+    for name, s in scores.items():
+        order = s.argsort(descending=True)
+        found[name] = [float(is_flip[order[: round(f * len(X))]].sum()) / len(flip.flipped) for f in fractions]
+    return dict(fractions=list(fractions), found=found, flip_seed=flip.seed, n_flipped=len(flip.flipped))
+
+
+# ----------------------------------------------------------------------------- CNN
+def _cnn_step(fn: FunctionalNet, X, y, w):
+    def step(model, _batch):
+        ell = F.cross_entropy(model(X), y, reduction="none")
+        return (w * ell).mean() + 0.5 * fn.lam * sum((p ** 2).sum() for p in model.parameters())
+    return step
+
+
+def cnn_experiment(data, *, seed: int, cache_dir=None, width: int = 4, lam: float = 1e-3, adam_steps: int = 300,
+                   sgd_steps: int = 200, lr: float = 0.2, retrain_steps: int = 100, k: int = 12,
+                   damping: float = 0.01, device="cpu"):
+    """Influence (damped CG on double-backprop HVPs) vs fixed-step leave-one-out retraining of a
+    small CNN: θ̂ is trained (Adam, then full-batch SGD), then for the full set and for each
+    removed point we run `retrain_steps` further full-batch SGD steps from θ̂; the actual change is
+    the difference of the two test losses (the control run removes the drift of retraining)."""
+    X = data["X_img"].to(device)
+    y = data["y"].to(device)
+    x_t, y_t = data["x_test"].to(device), data["y_test"].to(device)
+    cfg = dict(width=width, lam=lam, adam_steps=adam_steps, sgd_steps=sgd_steps, lr=lr, n=len(X))
+    fn = FunctionalNet(SmallCNN(width, in_size=X.shape[-1]).double(), lam)
+    w_all = torch.ones(len(X), dtype=torch.float64, device=device)
+
+    def build():
+        torch.manual_seed(seed)
+        return SmallCNN(width, in_size=X.shape[-1]).double()
+
+    def train(net, resume):
+        f = FunctionalNet(net, lam)
+        fit(net, _cnn_step(f, X, y, w_all), [None] * adam_steps, epochs=1, device=device, desc="cnn adam",
+            optimizer=torch.optim.Adam(net.parameters(), lr=1e-2))
+        fit(net, _cnn_step(f, X, y, w_all), [None] * sgd_steps, epochs=1, device=device, desc="cnn sgd",
+            optimizer=torch.optim.SGD(net.parameters(), lr=lr))
+
+    net = trained("influence_cnn", build, train, config=cfg, seed=seed, data_fingerprint=data["fingerprint"],
+                  code=[sys.modules[__name__], models_module],
+                  cache_dir=cache_dir).to(device)
+    fn.net = net
+    theta = fn.flat()
+    g_test = fn.grads(theta, x_t[None], y_t[None])[0]
+    s_test, iters = cg_ihvp(lambda v: hvp(lambda t: fn.objective(t, X, y), theta, v), g_test,
+                            damping=damping, tol=1e-8)
+    pred = inf.predicted_loss_change_on_removal(fn.grads(theta, X, y), s_test, len(X))
+    top = pred.abs().argsort(descending=True)[:k]
+
+    def retrain(w):
+        fn.load(theta)
+        fit(net, _cnn_step(fn, X, y, w), [None] * retrain_steps, epochs=1, device=device, desc="loo",
+            optimizer=torch.optim.SGD(net.parameters(), lr=lr), progress=False)
+        return fn.losses(fn.flat(), x_t[None], y_t[None])[0].detach()
+
+    base = retrain(w_all)
+    actual = []
+    for i in top.tolist():
+        w = w_all.clone()
+        w[i] = 0
+        actual.append(retrain(w) - base)
+    fn.load(theta)
+    actual = torch.stack(actual)
+    return dict(predicted=pred[top].detach(), actual=actual, R=pearson(pred[top].detach(), actual), cg_iters=iters,
+                grad_norm=float(fn.gradient(theta, X, y).norm()))
+
+
+# ----------------------------------------------------------------------------- solver cost
+def autograd_hessian(objective, theta, chunk: int = 64) -> torch.Tensor:
+    """The explicit Hessian from p HVPs (torch.func.jacrev of the gradient, `chunk` at a time)."""
+    return torch.func.jacrev(torch.func.grad(objective), chunk_size=chunk)(theta)
+
+
+def _best_time(f, repeats: int):
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def solver_costs(datasets: dict, *, lam: float, repeats: int = 3, lissa_depth: int = 200):
+    """Per dimension d: seconds for H⁻¹v by the explicit autograd Hessian + Cholesky, by CG
+    (to 1e-8), and by a LiSSA run of fixed depth (one repeat, batch 100)."""
+    rows = []
+    for d, (X, y) in datasets.items():
+        m = BinaryLogReg(X.shape[1], lam)
+        theta = fit_convex(m, X, y, tol=1e-9)
+        obj = lambda t: m.objective(t, X, y)
+        v = m.grads(theta, X[:1], y[:1])[0]
+        scale = float(torch.linalg.matrix_norm(X, 2) ** 2 / len(X)) * 0.25 + lam
+        g = torch.Generator().manual_seed(0)
+        batch_hvp = lambda h, idx: hvp(lambda t: m.objective(t, X[idx], y[idx]), theta, h)
+        rows.append(dict(
+            d=X.shape[1],
+            exact=_best_time(lambda: exact_ihvp(autograd_hessian(obj, theta), v), repeats),
+            cg=_best_time(lambda: cg_ihvp(lambda p: hvp(obj, theta, p), v, tol=1e-8), repeats),
+            lissa=_best_time(lambda: lissa_ihvp(batch_hvp, v, len(X), scale=scale, depth=lissa_depth,
+                                                batch_size=100, generator=g), repeats)))
+    return rows

@@ -1,0 +1,227 @@
+"""Detection (lecture notes on R-CNN, Fast/Faster R-CNN and YOLO): accuracy vs speed.
+
+Smoke tier: YOLO v1 and a Faster R-CNN share one small backbone (MobileNetV3-small at stride 8)
+and the same 64 x 64 synthetic scenes (4 shape classes, objects from ~6 to ~38 px, clutter and
+occlusion). We time both at the same input size on the same machine in one run, score both with
+the VOC and COCO protocols, and ablate Faster R-CNN's box regression at test time (R-CNN's "BB").
+Full tier: the papers' VOC 2007 and COCO numbers on the real datasets.
+"""
+from __future__ import annotations
+
+import os
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import datasets.detection_proxy as proxy_module
+from datasets import DataMissing
+import reference_impls.detection as det
+from datasets.synthetic import scenes as scenes_module
+from reference_impls.common import count_params, seed_everything, trained
+from reference_impls.detection import faster_rcnn as frcnn_module
+from reference_impls.detection import yolo as yolo_module
+
+CFG = det.SMOKE
+N_TRAIN, N_TEST = 768, 256
+CODE = [det, yolo_module, frcnn_module, proxy_module, scenes_module]
+
+
+# ----------------------------------------------------------------------------- the experiment
+@pytest.fixture(scope="module")
+def proxy(seed):
+    return det.load_data(seed, N_TRAIN, N_TEST)
+
+
+def _trained(kind, data, seed, cache_dir, device):
+    def build():
+        seed_everything(seed)
+        return det.build_model(kind, CFG)
+    return trained(f"detection-{kind}", build,
+                   lambda m, resume: det.train(m, kind, data["train"], CFG, seed, resume, device=device),
+                   config={"kind": kind, **det.asdict(CFG), "n_train": N_TRAIN}, seed=seed,
+                   data_fingerprint=f"proxy:{proxy_module.PROXY}", code=CODE, cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="module")
+def detectors(proxy, seed, cache_dir, device):
+    return {k: _trained(k, proxy, seed, cache_dir, device) for k in ("yolo", "faster_rcnn")}
+
+
+@pytest.fixture(scope="module")
+def results(detectors, proxy, device):
+    out = {}
+    for kind, model in detectors.items():
+        scores, preds = det.evaluate(model, proxy["test"], device=device)
+        out[kind] = {"scores": scores, "preds": preds}
+    model = detectors["faster_rcnn"]
+    det.set_box_regression(model, False)
+    try:
+        out["faster_rcnn_no_bb"] = {"scores": det.evaluate(model, proxy["test"], device=device)[0]}
+    finally:
+        det.set_box_regression(model, True)
+    out["center_box"] = {"scores": det.score(det.center_box_baseline(proxy["test"]), proxy["test"])}
+    return out
+
+
+def test_yolo_faster_but_less_accurate(detectors, results, claim, artifacts, device):
+    """'YOLO is faster than Faster R-CNN but less accurate': both at 64 x 64, batch 1, same backbone."""
+    fps = {k: 0.0 for k in detectors}
+    for _ in range(3):  # interleaved rounds, best of each: both see the same machine load
+        for k, m in detectors.items():
+            fps[k] = max(fps[k], det.images_per_second(m, CFG.size, reps=1, device=device))
+    yolo, frcnn = results["yolo"]["scores"], results["faster_rcnn"]["scores"]
+    claim("yolo_faster_than_faster_rcnn", fps["yolo"], than=fps["faster_rcnn"], ratio=fps["yolo"] / fps["faster_rcnn"])
+    claim("faster_rcnn_more_accurate_than_yolo", frcnn["voc07_mAP"], than=yolo["voc07_mAP"])
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    for kind, marker in (("yolo", "o"), ("faster_rcnn", "s")):
+        ax.scatter(fps[kind], 100 * results[kind]["scores"]["voc07_mAP"], marker=marker, s=60, label=f"{kind} (proxy, CPU)")
+    ax.scatter([45, 5], [63.4, 73.2], marker="x", c="k", label="paper (VOC07, Titan X)")
+    ax.set_xscale("log"), ax.set_xlabel("images / s (batch 1)"), ax.set_ylabel("mAP (VOC07 11-pt, %)")
+    ax.legend(fontsize=7), ax.set_title("accuracy vs speed")
+    artifacts.save_figure(fig, "accuracy_vs_speed")
+
+
+def test_box_regression_raises_map(results, claim):
+    """R-CNN: bounding-box regression on the proposals adds 3-4 mAP. Same trained Faster R-CNN,
+    its class-specific box deltas applied or not (detections = the classified RPN proposals)."""
+    with_bb, without = results["faster_rcnn"]["scores"], results["faster_rcnn_no_bb"]["scores"]
+    claim("box_regression_raises_map", with_bb["voc07_mAP"], than=without["voc07_mAP"],
+          coco_AP_with=with_bb["coco_AP"], coco_AP_without=without["coco_AP"])
+
+
+def test_proxy_map_floors(results, claim):
+    """VOC (IoU 0.5, 11-point) and COCO AP50 on the proxy test split, far above the centre-box baseline."""
+    base = results["center_box"]["scores"]
+    for kind in ("faster_rcnn", "yolo"):
+        s = results[kind]["scores"]
+        claim(f"{kind}_proxy_voc07_map", s["voc07_mAP"], voc_area_mAP=s["voc_mAP"], center_box=base["voc07_mAP"])
+        claim(f"{kind}_proxy_coco_ap50", s["coco_AP50"], coco_AP=s["coco_AP"], center_box=base["coco_AP50"])
+
+
+def test_torchvision_resnet50_fpn_params(claim):
+    model = det.build_faster_rcnn(91, "resnet50_fpn")
+    claim("fasterrcnn_resnet50_fpn_params", count_params(model))
+
+
+def test_coco_protocol_conformance(claim, data_root):
+    """pycocotools on cocoapi's fake bbox results reproduces the official printed summary."""
+    from datasets.coco_detection import load_conformance
+    from metrics.detection import COCO_STAT_NAMES, coco_evaluate
+    c = load_conformance(data_root)
+    stats = coco_evaluate(c["annotations"], c["results"])
+    got = [round(stats[k], 3) for k in COCO_STAT_NAMES]
+    assert got == c["expected"], f"COCOeval {got} != official {c['expected']}"
+    claim("coco_fake_results_bbox_ap", round(stats["AP"], 3), AP50=stats["AP50"], AP75=stats["AP75"])
+
+
+# ----------------------------------------------------------------------------- figure
+def _draw(ax, img, gt, pred=None, names=None, thresh=0.5):
+    ax.imshow(img), ax.set_axis_off()
+    for b in np.asarray(gt).reshape(-1, 4):
+        ax.add_patch(plt.Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, ec="lime", lw=1.2))
+    if pred is not None:
+        for b, s, lab in zip(pred["boxes"], pred["scores"], pred["labels"]):
+            if s < thresh:
+                continue
+            ax.add_patch(plt.Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, ec="red", lw=1, ls="--"))
+            ax.text(b[0], b[1], f"{names[lab] if names else lab} {s:.2f}", color="red", fontsize=5)
+
+
+def test_figure_predictions(results, proxy, artifacts, data_root):
+    """Predicted (red, score >= 0.5 for Faster R-CNN, 0.2 for YOLO as in darknet's demo) vs ground
+    truth (green) on proxy test scenes; raccoon images with their ground truth when the data is there."""
+    test = proxy["test"]
+    names = test["class_names"]
+    fig, axes = plt.subplots(3, 6, figsize=(12, 6.5))
+    for j in range(6):
+        img = test["images"][j].permute(1, 2, 0).numpy()
+        gt = test["targets"][j]["boxes"].numpy()
+        _draw(axes[0, j], img, gt, results["faster_rcnn"]["preds"][j], names, 0.5)
+        _draw(axes[1, j], img, gt, results["yolo"]["preds"][j], names, 0.2)
+    axes[0, 0].set_title("Faster R-CNN (proxy)", fontsize=8, loc="left")
+    axes[1, 0].set_title("YOLO v1 (proxy)", fontsize=8, loc="left")
+    drawn = 0
+    try:
+        from datasets.voc_detection import load_image, load_raccoon
+        for rec in load_raccoon(data_root, "test")[:6]:
+            img, boxes = load_image(rec, size=128)
+            _draw(axes[2, drawn], img, boxes)
+            drawn += 1
+        axes[2, 0].set_title("raccoon test (ground truth; no raccoon detector in the smoke tier)", fontsize=8, loc="left")
+    except DataMissing:  # the raccoon row is optional: the data may be absent
+        axes[2, 0].set_title("raccoon: data not present", fontsize=8, loc="left")
+    for j in range(drawn, 6):
+        axes[2, j].set_axis_off()
+    artifacts.save_figure(fig, "predictions_vs_ground_truth")
+    assert all(len(p["boxes"]) == len(p["scores"]) for p in results["yolo"]["preds"])
+
+
+# ----------------------------------------------------------------------------- full tier
+def _checkpoint(name):
+    from reference_impls.detection.full import env_path
+    return env_path(f"REPRO_DETECTION_CHECKPOINT_{name.upper()}")
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("which,claim_id", [("07", "faster_rcnn_vgg16_voc07"), ("07+12", "faster_rcnn_vgg16_voc07_12")])
+def test_faster_rcnn_vgg16_voc07(which, claim_id, claim, data_root, seed, cache_dir, device):
+    from reference_impls.detection import full
+    full.load_voc(data_root, "2007", "test")  # DataMissing -> skipped with the layout
+    vgg = full.env_path("REPRO_VGG16_IMAGENET_WEIGHTS")
+    ckpt = _checkpoint(claim_id)
+    if vgg is None and ckpt is None:
+        pytest.skip("needs REPRO_VGG16_IMAGENET_WEIGHTS (torchvision vgg16 ImageNet state_dict) to train, "
+                    f"or REPRO_DETECTION_CHECKPOINT_{claim_id.upper()} (a trained detector)")
+    build = lambda: det.build_faster_rcnn(21, "vgg16", min_size=600, max_size=1000, anchor_sizes=(128, 256, 512),
+                                          backbone_weights=vgg)
+    model = trained(f"detection-{claim_id}", build,
+                    lambda m, resume: full.train_faster_rcnn_voc(m, data_root, which, device, seed, resume),
+                    config={"which": which}, seed=seed, code=[full, frcnn_module], cache_dir=cache_dir, checkpoint=ckpt)
+    res = full.evaluate_voc(model, data_root, device)
+    claim(claim_id, 100 * res["mAP"])
+
+
+@pytest.mark.full
+def test_yolo_voc07(claim, data_root, seed, cache_dir, device):
+    from reference_impls.detection import full
+    from reference_impls.detection.yolo import YOLOv1
+    from reference_impls.common.backbones import backbone
+    full.load_voc(data_root, "2007", "test")
+    weights = full.env_path("REPRO_YOLO_BACKBONE_WEIGHTS")
+    ckpt = _checkpoint("yolo_voc07")
+    if weights is None and ckpt is None:
+        pytest.skip("needs REPRO_YOLO_BACKBONE_WEIGHTS (timm resnet50 ImageNet weights file) to train, "
+                    "or REPRO_DETECTION_CHECKPOINT_YOLO_VOC07 (a trained YOLO)")
+
+    def build():
+        feats = backbone("resnet50", weights=weights, features_only=True, out_indices=(4,))
+        return YOLOv1(det._Last(feats), 2048, 14, 20, S=7, B=2, hidden=4096, dropout=0.5, head_channels=1024)
+    model = trained("detection-yolo_voc07", build, lambda m, resume: full.train_yolo_voc(m, data_root, device, seed, resume),
+                    config={"backbone": "resnet50"}, seed=seed, code=[full, yolo_module], cache_dir=cache_dir,
+                    checkpoint=ckpt)
+    res = full.evaluate_voc(model, data_root, device, kind="yolo", square=448)
+    claim("yolo_voc07", 100 * res["mAP"])
+    claim("yolo_fps", det.images_per_second(model, 448, n=100, device=device))
+
+
+@pytest.mark.full
+def test_torchvision_faster_rcnn_coco(claim, data_root, device):
+    from datasets.coco_detection import load_coco
+    from reference_impls.detection import full
+    coco = load_coco(data_root, "2017", "val")
+    weights = full.env_path("REPRO_FASTERRCNN_R50_FPN_WEIGHTS")
+    if weights is None:
+        pytest.skip("needs REPRO_FASTERRCNN_R50_FPN_WEIGHTS=<fasterrcnn_resnet50_fpn_coco-258fb6c6.pth> "
+                    "(torchvision's published weights; nothing is downloaded)")
+    model = frcnn_module.load_torchvision_state(det.build_faster_rcnn(91, "resnet50_fpn"), weights)
+    # torchvision's reference evaluation keeps its own test settings (score 0.05, NMS 0.5)
+    model.roi_heads.nms_thresh, model.rpn._post_nms_top_n["testing"] = 0.5, 1000
+    model.rpn._pre_nms_top_n["testing"] = 1000
+    stats = full.evaluate_coco(model, coco, device)
+    claim("torchvision_fasterrcnn_r50_fpn_coco_ap", 100 * stats["AP"], AP50=stats["AP50"], AP75=stats["AP75"])

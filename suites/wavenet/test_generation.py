@@ -1,0 +1,85 @@
+"""Fast generation (Paine et al., 2016): per-layer queues of past activations turn the
+O(layers x receptive field) cost of naive autoregressive sampling into O(layers) per sample,
+without changing a single sample.
+"""
+import time
+
+import torch
+
+from reference_impls.wavenet.model import WaveNetConfig, build_model, dilation_stack
+from reference_impls.wavenet.sampling import draw_uniforms, generate_fast, generate_naive
+
+
+def test_fast_sampling_equals_naive(claim, seed):
+    """Same uniform draws -> the same samples, past the receptive field (the queues wrap around),
+    for filter width 2 and 3, with global and local conditioning. float64 so that the two
+    summation orders cannot flip an inverse-CDF draw."""
+    torch.manual_seed(seed)
+    runs = [
+        (WaveNetConfig(residual_channels=8, dilation_channels=8, skip_channels=16,
+                       dilations=dilation_stack(1, 512)), 1100, {}),
+        (WaveNetConfig(residual_channels=8, dilation_channels=8, skip_channels=16, kernel_size=3,
+                       dilations=(1, 2, 4, 8) * 2, n_speakers=3, speaker_dim=4, local_channels=5, hop=4), 150,
+         {"speaker": [0, 2], "local": torch.randn(2, 5, 45, dtype=torch.float64),
+          "prompt": torch.randint(256, (2, 20))}),
+    ]
+    mismatches, total = 0, 0
+    for cfg, n, kw in runs:
+        model = build_model(cfg).double()
+        u = draw_uniforms(n, batch=kw.get("speaker") and 2 or 1, seed=seed)
+        a = generate_naive(model, n, u, **kw)
+        b = generate_fast(model, n, u, **kw)
+        assert len(torch.unique(a)) > 20        # a real random walk, not a constant
+        mismatches += int((a != b).sum())
+        total += a.numel()
+    claim("fast_equals_naive", mismatches, samples=total)
+
+
+def per_sample_seconds(fn, n: int, repeats: int = 5) -> float:
+    """CPU seconds per sample, the minimum over repeats (process time: with one intra-op thread
+    this is the compute cost; the minimum discards repeats slowed by other processes sharing
+    the cores and caches, the usual benchmark practice on a busy machine)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        times.append((time.process_time() - t0) / n)
+    return min(times)
+
+
+def generation_costs(layers: int, n_fast: int = 200, n_naive: int = 12):
+    """(fast, naive) seconds per sample for one block of `layers` dilated layers (1..2^(layers-1)),
+    at steady state: naive starts after a prompt as long as the receptive field."""
+    torch.manual_seed(0)
+    model = build_model(WaveNetConfig(residual_channels=64, dilation_channels=64, skip_channels=256,
+                                     dilations=dilation_stack(1, 2 ** (layers - 1))))
+    rf = model.receptive_field
+    u = draw_uniforms(n_fast, seed=0, dtype=torch.float32)
+    prompt = torch.randint(256, (1, rf))
+    fast = per_sample_seconds(lambda: generate_fast(model, n_fast, u), n_fast)
+    naive = per_sample_seconds(lambda: generate_naive(model, n_naive, u, prompt=prompt), n_naive)
+    return fast, naive
+
+
+def test_fast_generation_speed(claim, artifacts):
+    """Single-stream generation on one CPU thread (residual 64, skip 256, filter width 2), CPU time."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        costs = {L: generation_costs(L) for L in (5, 10)}
+    finally:
+        torch.set_num_threads(threads)
+    (fast5, naive5), (fast10, naive10) = costs[5], costs[10]
+    claim("fast_speedup_rf1024", naive10 / fast10, fast_ms=fast10 * 1e3, naive_ms=naive10 * 1e3)
+    # 5 -> 10 layers: receptive field 32 -> 1024. Cost linear in layers doubles; the naive
+    # sampler's work (layers x receptive field) grows 64-fold.
+    claim("fast_cost_linear_in_layers", fast10 / fast5, fast5_ms=fast5 * 1e3, fast10_ms=fast10 * 1e3)
+    claim("naive_cost_grows_with_receptive_field", naive10 / naive5, naive5_ms=naive5 * 1e3,
+          naive10_ms=naive10 * 1e3)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.bar(["fast L5", "fast L10", "naive L5", "naive L10"], [fast5 * 1e3, fast10 * 1e3, naive5 * 1e3, naive10 * 1e3])
+    ax.set_yscale("log"), ax.set_ylabel("ms per sample"), ax.set_title("generation cost (1 thread)")
+    artifacts.save_figure(fig, "generation_cost")

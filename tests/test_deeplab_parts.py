@@ -1,0 +1,130 @@
+"""DeepLab building blocks, the dense CRF wrapper, and the VOC / Cityscapes loaders on tiny fakes."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from datasets import DataError, DataMissing, cityscapes, voc
+from metrics.segmentation import voc_palette
+from reference_impls.deeplab import ASPP_L, DeepLab, crf_labels, dense_crf, field_of_view, impulse_extent, msc_loss
+
+
+@pytest.mark.parametrize("head", ["largefov", "aspp", "v3+"])
+def test_heads_output_input_resolution(head):
+    torch.manual_seed(0)
+    net = DeepLab(5, backbone="resnet18", head=head, output_stride=16, width=32).eval()
+    with torch.inference_mode():
+        assert net(torch.randn(2, 3, 50, 70)).shape == (2, 5, 50, 70)
+        assert net.scores(torch.randn(1, 3, 64, 64)).shape[-1] == (16 if head == "v3+" else 4)
+
+
+def test_aspp_rates_and_msc_max_fusion():
+    torch.manual_seed(0)
+    net = DeepLab(3, backbone="resnet18", head="aspp", output_stride=8, width=16, msc=True)
+    rates = [b.body[0].dilation[0] for b in net.head.branches]
+    assert tuple(rates) == ASPP_L
+    x, y = torch.randn(1, 3, 48, 48), torch.randint(0, 3, (1, 48, 48))
+    net.train()
+    fused, outs = net(x)
+    assert len(outs) == 3 and torch.equal(fused, torch.stack(outs).max(0).values)
+    assert msc_loss((fused, outs), y).ndim == 0
+    net.eval()
+    with torch.inference_mode():
+        assert net(x).shape == (1, 3, 48, 48)
+
+
+def test_field_of_view_formula_matches_measurement():
+    for r in (1, 2, 6, 12, 24):
+        conv = torch.nn.Conv2d(1, 1, 3, padding=r, dilation=r)
+        assert impulse_extent(conv, size=2 * field_of_view(r) + 1) == field_of_view(r) == 3 + 2 * (r - 1)
+
+
+def test_dense_crf_cleans_noisy_unary():
+    """Two flat colour regions with noisy unaries: the CRF must recover the regions."""
+    h, w = 24, 32
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, w // 2:] = 255
+    truth = np.zeros((h, w), np.int64)
+    truth[:, w // 2:] = 1
+    rng = np.random.default_rng(0)
+    p = np.where(rng.random((h, w)) < 0.7, truth, 1 - truth)
+    probs = np.stack([np.where(p == 0, 0.6, 0.4), np.where(p == 1, 0.6, 0.4)]).astype(np.float32)
+    q = dense_crf(img, probs)
+    assert q.shape == (2, h, w) and np.allclose(q.sum(0), 1, atol=1e-4)
+    assert (q.argmax(0) == truth).mean() > (probs.argmax(0) == truth).mean()
+    out = crf_labels(torch.from_numpy(img).permute(2, 0, 1)[None], torch.from_numpy(probs)[None])
+    assert out.shape == (1, h, w)
+    with pytest.raises(ValueError, match="probabilities"):
+        dense_crf(img[:10], probs)
+
+
+def _fake_voc(tmp_path, label=None, palette=True, size=(8, 10)):
+    base = tmp_path / "VOCdevkit" / "VOC2012"
+    for d in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (base / d).mkdir(parents=True)
+    Image.fromarray(np.zeros((*size, 3), np.uint8)).save(base / "JPEGImages" / "a.jpg")
+    lab = np.zeros(size, np.uint8) if label is None else label
+    im = Image.fromarray(lab, mode="P" if palette else "L")
+    if palette:
+        im.putpalette(voc_palette().ravel().tolist())
+    im.save(base / "SegmentationClass" / "a.png")
+    (base / "ImageSets/Segmentation/val.txt").write_text("a\n")
+    return base
+
+
+def test_voc_loader_ok_and_missing(tmp_path):
+    with pytest.raises(DataMissing, match="VOCdevkit/VOC2012.*SegmentationClassAug"):
+        voc.VOCSegmentation(tmp_path, "val")
+    lab = np.zeros((8, 10), np.uint8)
+    lab[0] = 255
+    lab[1] = 15
+    _fake_voc(tmp_path, lab)
+    x, y, iid = voc.VOCSegmentation(tmp_path, "val")[0]
+    assert x.shape == (3, 8, 10) and iid == "a" and int(y[0, 0]) == 255 and int(y[1, 0]) == 15
+    with pytest.raises(DataMissing, match="train_aug.txt"):
+        voc.read_ids(tmp_path, "train_aug")
+
+
+def test_voc_malformed(tmp_path):
+    base = _fake_voc(tmp_path / "1", np.full((8, 10), 40, np.uint8))
+    with pytest.raises(DataError, match="a.png: unknown class id 40"):
+        voc.VOCSegmentation(tmp_path / "1", "val")[0]
+    _fake_voc(tmp_path / "2", palette=False)
+    with pytest.raises(DataError, match="a.png: expected a palette"):
+        voc.VOCSegmentation(tmp_path / "2", "val")[0]
+    base = _fake_voc(tmp_path / "3")
+    im = Image.fromarray(np.zeros((8, 10), np.uint8), mode="P")
+    im.putpalette([7] * 768)
+    im.save(base / "SegmentationClass" / "a.png")
+    with pytest.raises(DataError, match="palette does not match"):
+        voc.VOCSegmentation(tmp_path / "3", "val")[0]
+    _fake_voc(tmp_path / "4", np.zeros((5, 5), np.uint8))
+    with pytest.raises(DataError, match="a.png: label is 5x5 but .*a.jpg is 10x8"):
+        voc.VOCSegmentation(tmp_path / "4", "val")[0]
+    base = _fake_voc(tmp_path / "5")
+    (base / "ImageSets/Segmentation/val.txt").write_text("a\nb\n")
+    with pytest.raises(DataError, match="b.jpg: listed in val.txt but missing"):
+        voc.VOCSegmentation(tmp_path / "5", "val")[1]
+
+
+def test_voc_save_prediction_server_format(tmp_path):
+    lab = np.arange(21, dtype=np.uint8).repeat(2).reshape(6, 7)
+    p = voc.save_prediction(lab, tmp_path, "2008_000001")
+    assert p == tmp_path / "results/VOC2012/Segmentation/comp6_test_cls/2008_000001.png"
+    im = Image.open(p)
+    assert im.mode == "P" and np.array_equal(np.asarray(im), lab)
+
+
+def test_cityscapes_train_ids(tmp_path):
+    lab = np.array([[0, 7, 8, 26], [33, 34 - 1, 6, 24]], np.uint8)
+    assert cityscapes.label_ids_to_train_ids(lab).tolist() == [[255, 0, 1, 13], [18, 18, 255, 11]]
+    with pytest.raises(DataError, match="x.png: unknown Cityscapes labelId 40"):
+        cityscapes.label_ids_to_train_ids(np.array([40], np.uint8), "x.png")
+    with pytest.raises(DataMissing, match="leftImg8bit.*gtFine_labelIds"):
+        cityscapes.Cityscapes(tmp_path, "val")
+    d = tmp_path / "cityscapes"
+    (d / "leftImg8bit/val/aachen").mkdir(parents=True), (d / "gtFine/val/aachen").mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(d / "leftImg8bit/val/aachen/aachen_000000_000019_leftImg8bit.png")
+    Image.fromarray(np.full((4, 6), 26, np.uint8)).save(d / "gtFine/val/aachen/aachen_000000_000019_gtFine_labelIds.png")
+    x, y, _ = cityscapes.Cityscapes(tmp_path, "val")[0]
+    assert x.shape == (3, 4, 6) and (y == 13).all()
