@@ -5,10 +5,10 @@
     s = evaluate(net, data["test"], cfg)              # confusion-matrix scores (metrics.segmentation)
 """
 from .model import ASPP, ASPP_L, ASPP_S, MSC_SCALES, DeepLab, LargeFOV, field_of_view, impulse_extent, msc_loss
-from .crf import PUBLISHED, CRFParams, crf_labels, dense_crf
+from .crf import PUBLISHED, CRFParams, crf_labels, dense_crf, grid_search, search_grid
 from .train import (CAMVID_SMOKE, build_model, evaluate, load_data, predict_probs, prep, train,
                     trained_model)
 
 __all__ = ["DeepLab", "ASPP", "LargeFOV", "ASPP_L", "ASPP_S", "MSC_SCALES", "msc_loss", "field_of_view",
-           "impulse_extent", "CRFParams", "PUBLISHED", "dense_crf", "crf_labels", "CAMVID_SMOKE",
+           "impulse_extent", "CRFParams", "PUBLISHED", "dense_crf", "crf_labels", "grid_search", "search_grid", "CAMVID_SMOKE",
            "load_data", "build_model", "train", "trained_model", "evaluate", "predict_probs", "prep"]

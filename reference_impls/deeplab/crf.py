@@ -52,6 +52,12 @@ def crf_labels(images: torch.Tensor, probs: torch.Tensor, p: CRFParams = PUBLISH
     return torch.stack(out).long()
 
 
+def search_grid(bi_w=(3, 4, 5), bi_xy=(10, 20, 40, 67), bi_rgb=(3,)) -> list[CRFParams]:
+    """The paper's cross-validation grid over the bilateral kernel (w, xy, rgb), the Gaussian
+    kernel fixed at w=3, xy=1; the default includes the published VOC setting (4, 67, 3)."""
+    return [CRFParams(bi_w=w, bi_xy=xy, bi_rgb=rgb) for w in bi_w for xy in bi_xy for rgb in bi_rgb]
+
+
 def grid_search(images, probs, labels, score, grid: list[CRFParams]) -> tuple[CRFParams, list[tuple[CRFParams, float]]]:
     """Pick the CRF parameters with the best `score(pred, labels)` on held-out data (the paper's
     cross-validation of w, xy and rgb on a val subset)."""

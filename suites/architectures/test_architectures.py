@@ -14,9 +14,10 @@ from reference_impls.architectures import (WEIGHT_FILES, NaiveInception, Reduced
 from reference_impls.common import load_weights
 
 
-@pytest.mark.parametrize("name", ["vgg16", "googlenet", "resnet50"])
-def test_parameter_counts(claim, name):
-    claim(f"{name}_params", count_params(build_model(name)))
+@pytest.mark.parametrize("name, claim_id", [("vgg16", "vgg16_params"), ("googlenet", "googlenet_params"),
+                                            ("resnet50", "resnet50_params")])
+def test_parameter_counts(claim, name, claim_id):
+    claim(claim_id, count_params(build_model(name)))
 
 
 def test_conv_layer_arithmetic(claim):
@@ -112,8 +113,11 @@ def test_im2col_and_fft_equal_direct_convolution(claim, seed):
 
 
 @pytest.mark.full
-@pytest.mark.parametrize("name", ["vgg16", "resnet50", "googlenet"])
-def test_torchvision_weights_imagenet_accuracy(claim, data_root, device, name):
+@pytest.mark.parametrize("name, top1_id, top5_id", [
+    ("vgg16", "vgg16_imagenet_acc1", "vgg16_imagenet_acc5"),
+    ("resnet50", "resnet50_imagenet_acc1", "resnet50_imagenet_acc5"),
+    ("googlenet", "googlenet_imagenet_acc1", "googlenet_imagenet_acc5")])
+def test_torchvision_weights_imagenet_accuracy(claim, data_root, device, name, top1_id, top5_id):
     """torchvision's published ImageNet val accuracy of its V1 weights, from files the user provides:
     <data-root>/weights/{vgg16-397923af,resnet50-0676ba61,googlenet-1378be20}.pth."""
     weights = locate(data_root, f"weights/{WEIGHT_FILES[name]}",
@@ -121,5 +125,5 @@ def test_torchvision_weights_imagenet_accuracy(claim, data_root, device, name):
     loader = load_data(data_root)
     model = load_weights(build_model(name), weights)
     acc1, acc5 = evaluate(model, loader, device)
-    claim(f"{name}_imagenet_acc1", acc1)
-    claim(f"{name}_imagenet_acc5", acc5)
+    claim(top1_id, acc1)
+    claim(top5_id, acc5)

@@ -98,10 +98,11 @@ def test_box_regression_raises_map(results, claim):
 def test_proxy_map_floors(results, claim):
     """VOC (IoU 0.5, 11-point) and COCO AP50 on the proxy test split, far above the centre-box baseline."""
     base = results["center_box"]["scores"]
-    for kind in ("faster_rcnn", "yolo"):
+    for kind, voc_id, coco_id in [("faster_rcnn", "faster_rcnn_proxy_voc07_map", "faster_rcnn_proxy_coco_ap50"),
+                                  ("yolo", "yolo_proxy_voc07_map", "yolo_proxy_coco_ap50")]:
         s = results[kind]["scores"]
-        claim(f"{kind}_proxy_voc07_map", s["voc07_mAP"], voc_area_mAP=s["voc_mAP"], center_box=base["voc07_mAP"])
-        claim(f"{kind}_proxy_coco_ap50", s["coco_AP50"], coco_AP=s["coco_AP"], center_box=base["coco_AP50"])
+        claim(voc_id, s["voc07_mAP"], voc_area_mAP=s["voc_mAP"], center_box=base["voc07_mAP"])
+        claim(coco_id, s["coco_AP50"], coco_AP=s["coco_AP"], center_box=base["coco_AP50"])
 
 
 def test_torchvision_resnet50_fpn_params(claim):
