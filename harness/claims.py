@@ -50,6 +50,7 @@ _FIELDS = {
     "paper_value": ((int, float, str), False),
     "asserted": (bool, False),
     "known_failure": (str, False),
+    "not_checked": (str, False),
 }
 
 
@@ -77,6 +78,7 @@ class Claim:
     paper_value: float | str | None = None
     asserted: bool = True          # false: recorded but not asserted (an unverified number)
     known_failure: str = ""        # non-empty: does not reproduce here, and this says why
+    not_checked: str = ""          # non-empty: a published number no test measures, and why not
 
     @property
     def shown_paper_value(self):

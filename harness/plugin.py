@@ -297,6 +297,9 @@ class ClaimRecorder:
         if c.tier != test_tier:
             raise ClaimsError(f"{self.claims.path}: claim '{claim_id}' is {c.tier}-tier but "
                               f"{self.item.nodeid} is a {test_tier}-tier test")
+        if c.not_checked:
+            raise ClaimsError(f"{self.claims.path}: claim '{claim_id}' says not_checked; remove that field "
+                              "now that a test measures it")
         value = float(value) if value is not None else float("nan")
         ok, target = c.check(value, than)
         if not c.asserted:

@@ -25,6 +25,7 @@ STATUS_KNOWN = "not reproduced (known)"
 STATUS_UNEXPECTED = "reproduced (unexpectedly)"
 STATUS_RECORDED = "recorded"
 STATUS_NOT_RUN = "not run"
+STATUS_NOT_CHECKED = "not checked"   # a published number the suite lists but does not measure (reason in the note)
 
 
 def new_run_id() -> str:

@@ -204,14 +204,15 @@ def coco_evaluate(annotations, results, iou_type: str = "bbox", img_ids: Iterabl
     from pycocotools.cocoeval import COCOeval
     gt_dict = _load_json(annotations, "annotations")
     res = _load_json(results, "results")
+    where = f"{results}: " if isinstance(results, (str, Path)) else ""
     if not isinstance(res, list):
-        raise DetectionError("results must be a list of {image_id, category_id, bbox, score}")
+        raise DetectionError(f"{where}results must be a list of {{image_id, category_id, bbox, score}}")
     for i, r in enumerate(res):
         b = r.get("bbox")
         if b is None or len(b) != 4 or not all(math.isfinite(float(v)) for v in b) or not math.isfinite(float(r.get("score", float("nan")))):
-            raise DetectionError(f"result {i}: bbox/score missing or not finite: {r}")
+            raise DetectionError(f"{where}result {i}: bbox/score missing or not finite: {r}")
         if b[2] < 0 or b[3] < 0:
-            raise DetectionError(f"result {i}: negative width or height in bbox {b}")
+            raise DetectionError(f"{where}result {i}: negative width or height in bbox {b}")
     with _quiet():
         gt = COCO()
         gt.dataset = gt_dict
@@ -273,6 +274,10 @@ def read_voc_dets(dets_dir: Path, split: str, classes: Sequence[str]) -> dict:
                 score, *box = map(float, parts[1:])
             except ValueError:
                 raise DetectionError(f"{f}:{ln}: non-numeric value in {line!r}") from None
+            if not all(math.isfinite(v) for v in (score, *box)):
+                raise DetectionError(f"{f}:{ln}: non-finite score or coordinate in {line!r}")
+            if box[2] < box[0] or box[3] < box[1]:
+                raise DetectionError(f"{f}:{ln}: negative width or height (x1 < x0 or y1 < y0) in {line!r}")
             p = preds.setdefault(parts[0], {"boxes": [], "scores": [], "labels": []})
             p["boxes"].append(box), p["scores"].append(score), p["labels"].append(c)
     return {k: {"boxes": np.array(v["boxes"]).reshape(-1, 4), "scores": np.array(v["scores"]),

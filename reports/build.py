@@ -17,14 +17,15 @@ from pathlib import Path
 import pandas as pd
 
 from harness.claims import load_all
-from harness.results import STATUS_NOT_RUN, read_results
+from harness.results import STATUS_NOT_CHECKED, STATUS_NOT_RUN, read_results
 
 COLUMNS = ["paper", "claim_id", "kind", "tier", "metric", "unit", "paper_value", "target", "value",
            "status", "direction", "tolerance", "dataset", "split", "seed", "device", "wall_s", "note"]
 STATUS_ORDER = ["reproduced", "not reproduced", "not reproduced (known)", "reproduced (unexpectedly)",
-                "recorded", "not run"]
+                "recorded", "not run", "not checked"]
 STATUS_COLORS = {"reproduced": "#2e7d32", "not reproduced": "#c62828", "not reproduced (known)": "#ef6c00",
-                 "reproduced (unexpectedly)": "#6a1b9a", "recorded": "#1565c0", "not run": "#9e9e9e"}
+                 "reproduced (unexpectedly)": "#6a1b9a", "recorded": "#1565c0", "not run": "#9e9e9e",
+                 "not checked": "#616161"}
 
 
 def load_frame(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
@@ -44,7 +45,13 @@ def load_frame(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
             if paper not in papers:
                 continue
             for c in pc:
-                if (paper, c.id) not in measured:
+                if (paper, c.id) not in measured and c.not_checked:
+                    missing.append({"paper": paper, "claim_id": c.id, "kind": c.kind, "tier": c.tier,
+                                    "metric": c.metric, "unit": c.unit, "paper_value": c.shown_paper_value,
+                                    "target": c.value, "value": None, "status": STATUS_NOT_CHECKED,
+                                    "direction": c.direction, "tolerance": c.tolerance, "dataset": c.dataset,
+                                    "split": c.split, "note": c.not_checked})
+                elif (paper, c.id) not in measured:
                     why = f"{c.tier}-tier claim" + ("" if c.tier == meta.get("tier") or meta.get("tier") == "all"
                                                      else f", run was --tier {meta.get('tier')}")
                     missing.append({"paper": paper, "claim_id": c.id, "kind": c.kind, "tier": c.tier,

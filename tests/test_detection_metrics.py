@@ -212,3 +212,8 @@ def test_cli_voc_files(tmp_path, capsys):
     (dets / "comp4_det_test_cat.txt").write_text("000001 0.9 11 10\n")
     assert main(["voc", str(voc), str(dets)]) == 2
     assert "expected 'image_id score" in capsys.readouterr().err
+    for bad, msg in (("000001 nan 11 10 50 60", "non-finite"), ("000001 0.9 50 10 11 60", "negative width")):
+        (dets / "comp4_det_test_cat.txt").write_text(bad + "\n")
+        assert main(["voc", str(voc), str(dets)]) == 2
+        err = capsys.readouterr().err
+        assert "comp4_det_test_cat.txt:1" in err and msg in err

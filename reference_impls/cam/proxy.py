@@ -10,7 +10,7 @@ from reference_impls.common import seed_everything, trained
 from . import build_model, evaluate, evaluate_boxes, load_data, train
 from . import maps, models
 
-CONFIG = {"arch": "small_vgg", "n_train": 1500, "n_test": 200, "epochs": 6, "lr": 4e-3, "batch_size": 64,
+CONFIG = {"arch": "small_vgg", "n_train": 1500, "n_test": 200, "epochs": 20, "lr": 4e-3, "batch_size": 64,
           "threshold": 0.2, "cam_curve_interval": 0.05}
 
 

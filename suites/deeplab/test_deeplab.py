@@ -164,7 +164,7 @@ def test_cpu_cost_ratios(claim):
 
 # ----------------------------------------------------------------------------- full tier: PASCAL VOC 2012
 @pytest.mark.full
-def test_voc2012_val_and_test(claim, data_root, device, seed, cache_dir, tmp_path_factory):
+def test_voc2012_val_and_test(claim, data_root, device, seed, cache_dir, artifacts):
     """DeepLab-ResNet-101 + ASPP-L + MSC on VOC 2012 val (1,449 images, 513x513 padding), without and
     with the CRF; the test split's predictions are written in the evaluation server's format. The
     checkpoint comes from $REPRO_DEEPLAB_VOC_CHECKPOINT, or is trained on train_aug from ImageNet
@@ -187,7 +187,7 @@ def test_voc2012_val_and_test(claim, data_root, device, seed, cache_dir, tmp_pat
     claim("voc_val_miou", 100 * s["plain"]["miou"])
     claim("voc_val_miou_crf", 100 * s["crf"]["miou"])
     if (voc.voc_root(data_root) / "ImageSets" / "Segmentation" / "test.txt").exists():
-        out = tmp_path_factory.mktemp("voc_test")
+        out = artifacts.dir / "voc2012_test_server"   # kept with the run, ready to upload
         evaluate_voc(net, data_root, "test", device, crf=PUBLISHED, save_dir=out)
         claim("voc_test_miou", float("nan"), predictions=str(out / "results"))
 

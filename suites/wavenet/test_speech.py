@@ -99,3 +99,4 @@ def test_generated_vs_real_figure(fsdd, wavenet, artifacts, seed):
     axes[2, 1].axis("off")
     fig.tight_layout()
     artifacts.save_figure(fig, "generated_vs_real")
+
