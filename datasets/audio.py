@@ -196,7 +196,7 @@ VCTK_LAYOUT = ("audio/VCTK-Corpus/wav48/p225/p225_001.wav (VCTK 0.80) or "
 
 def vctk_files(root) -> dict[str, list[Path]]:
     """{speaker: sorted audio files} for VCTK 0.92 (mic1 flac) or 0.80 (wav48)."""
-    for rel, pattern in (("audio/VCTK-Corpus-0.92/wav48_silence_trimmed", "*_mic1.flac"),
+    for rel, pattern in (("audio/VCTK-Corpus-0.92/wav48_silence_trimmed", "*_mic1.flac"),  # noqa: B007 (used after break)
                          ("audio/VCTK-Corpus/wav48", "*.wav")):
         if root is not None and (Path(root) / rel).is_dir():
             folder = Path(root) / rel

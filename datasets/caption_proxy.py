@@ -70,7 +70,7 @@ def _two(rng, a, b, relations) -> list[str]:
            f"two shapes {_np(rng, a)} and {_np(rng, b)}",
            f"{_pic(rng)} of {_np(rng, a)} and {_np(rng, b)}",
            f"there is {_np(rng, a)} {_place(a)} and {_np(rng, b)} {_place(b)}"]
-    for i, rel, j in relations:
+    for i, rel, _j in relations:
         x, y = (a, b) if i == 0 else (b, a)
         if rel == "left of":
             out += [f"{_np(rng, x)} {rng.choice(['to the left of', 'left of'])} {_np(rng, y)}",

@@ -58,7 +58,7 @@ def load_conformance(data_root) -> dict:
     out = {"annotations": base / "annotations" / "instances_val2014_100.json",
            "results": base / "results" / "instances_val2014_fakebbox100_results.json",
            "expected_file": base / "results" / "val2014_fake_eval_res.txt"}
-    for k, p in out.items():
+    for _k, p in out.items():
         if not p.exists():
             raise DataError(f"{p}: missing from {base} (expected layout {CONFORMANCE_LAYOUT})")
     out["expected"] = parse_expected_output(out["expected_file"], "bbox")

@@ -65,7 +65,7 @@ def read_xml(path: str | Path) -> dict:
         raise DataError(f"{path}: not an ILSVRC box XML ({type(e).__name__}: {e})") from None
     if not objs:
         raise DataError(f"{path}: no <object> boxes")
-    for name, b in objs:
+    for _name, b in objs:
         _check_box(b, (w, h), path)
     return {"size": (w, h), "objects": objs}
 

@@ -112,7 +112,7 @@ def pytest_configure(config):
             probe.write_text("")
             probe.unlink()
         except OSError as e:
-            raise pytest.UsageError(f"--results-dir: cannot write to {state.run_dir} ({e.strerror})")
+            raise pytest.UsageError(f"--results-dir: cannot write to {state.run_dir} ({e.strerror})") from None
     else:
         import torch
         # two xdist workers on a small CPU: one thread each, or both crawl

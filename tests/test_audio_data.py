@@ -1,5 +1,4 @@
 """Audio readers and dataset layouts: well-formed files, malformed ones, missing data."""
-import struct
 
 import numpy as np
 import pytest

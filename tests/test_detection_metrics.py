@@ -36,7 +36,7 @@ def reference_voc(preds, gts, num_classes, use_07, inclusive=True):
             continue
         taken = {img: [False] * len(v) for img, v in gt.items()}
         flags = []  # True = TP, False = FP (ignored detections are not listed)
-        for s, img, b in dets:
+        for _s, img, b in dets:
             best, bj = -1.0, -1
             for j, (g, _) in enumerate(gt[img]):
                 o = _iou(b, g, e)

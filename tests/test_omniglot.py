@@ -1,6 +1,5 @@
 """Omniglot loader and episode sampler: real layout, malformed inputs, impossible episodes."""
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np

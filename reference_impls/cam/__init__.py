@@ -137,8 +137,11 @@ def cam_overhead(model, x: torch.Tensor, k: int = 5, repeats: int = 7) -> dict:
     t_fwd, t_cam = [], []
     model(x), cam(model, x, k=k)                                   # warm-up
     for _ in range(repeats):
-        t0 = time.perf_counter(); model(x); t1 = time.perf_counter()
-        cam(model, x, k=k); t2 = time.perf_counter()
+        t0 = time.perf_counter()
+        model(x)
+        t1 = time.perf_counter()
+        cam(model, x, k=k)
+        t2 = time.perf_counter()
         t_fwd.append(t1 - t0), t_cam.append(t2 - t1)
     f, c = float(np.median(t_fwd)), float(np.median(t_cam))
     return {"forward_s": f, "forward_cam_s": c, "ratio": c / f, "images_per_s": len(x) / f}

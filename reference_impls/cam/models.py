@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from reference_impls.common.train import CheckpointError

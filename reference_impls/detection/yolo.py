@@ -19,7 +19,6 @@ score threshold and per-class NMS (darknet's VOC validation: threshold 0.001, NM
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import batched_nms, box_iou
 

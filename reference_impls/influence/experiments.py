@@ -195,7 +195,7 @@ def solver_costs(datasets: dict, *, lam: float, repeats: int = 3, lissa_depth: i
     """Per dimension d: seconds for H⁻¹v by the explicit autograd Hessian + Cholesky, by CG
     (to 1e-8), and by a LiSSA run of fixed depth (one repeat, batch 100)."""
     rows = []
-    for d, (X, y) in datasets.items():
+    for X, y in datasets.values():
         m = BinaryLogReg(X.shape[1], lam)
         theta = fit_convex(m, X, y, tol=1e-9)
         obj = lambda t: m.objective(t, X, y)

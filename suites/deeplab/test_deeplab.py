@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from datasets import camvid
-from reference_impls.common import count_params, memo, pick_device, seed_everything
+from reference_impls.common import count_params, memo, seed_everything
 from reference_impls.deeplab import (CAMVID_SMOKE, MSC_SCALES, PUBLISHED, DeepLab, crf_labels, dense_crf, grid_search,
                                      impulse_extent, load_data, predict_probs, search_grid, trained_model)
 from reference_impls.deeplab.train import evaluate, score

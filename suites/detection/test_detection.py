@@ -8,12 +8,10 @@ Full tier: the papers' VOC 2007 and COCO numbers on the real datasets.
 """
 from __future__ import annotations
 
-import os
 
 import matplotlib
 import numpy as np
 import pytest
-import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -10,7 +10,6 @@ every fifth character held out, rotations as extra classes), then evaluated
 against a pixel nearest-neighbour baseline and the same encoder trained without memory;
 then life-long use (no resets; recall after thousands of steps) and approximate lookup.
 """
-import time
 
 import matplotlib
 

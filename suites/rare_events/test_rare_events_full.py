@@ -3,7 +3,6 @@ rotations, the other 423 plus rotations for testing), the official model and set
 (LeNet 64/128, key 128, k=256, alpha 0.1, memory 8192, batch 16, 5-wide 30-long episodes,
 Adam 1e-4), evaluated on N-way K-shot episodes with a cleared memory (Table 2)."""
 import pytest
-import torch
 
 from datasets import fingerprint, locate
 from datasets.omniglot import LAYOUT, EpisodeSampler, vinyals_split

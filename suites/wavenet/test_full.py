@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from datasets.audio import mu_law_decode
 from reference_impls.common import init_distributed
