@@ -128,3 +128,28 @@ def test_cityscapes_train_ids(tmp_path):
     Image.fromarray(np.full((4, 6), 26, np.uint8)).save(d / "gtFine/val/aachen/aachen_000000_000019_gtFine_labelIds.png")
     x, y, _ = cityscapes.Cityscapes(tmp_path, "val")[0]
     assert x.shape == (3, 4, 6) and (y == 13).all()
+
+
+def test_cityscapes_full_tier_path_on_a_fake_layout(tmp_path):
+    """evaluate_cityscapes: val scored with the 19 train ids, test written as server labelId PNGs."""
+    from PIL import Image
+
+    from datasets import cityscapes
+    from reference_impls.deeplab import DeepLab
+    from reference_impls.deeplab.voc import evaluate_cityscapes
+    rng = np.random.default_rng(0)
+    for split in ("val", "test"):
+        for kind in ("leftImg8bit", "gtFine"):
+            (tmp_path / "cityscapes" / kind / split / "aachen").mkdir(parents=True)
+        stem = "aachen_000000_000019"
+        Image.fromarray(rng.integers(0, 255, (32, 64, 3), dtype=np.uint8)).save(
+            tmp_path / "cityscapes" / "leftImg8bit" / split / "aachen" / f"{stem}_leftImg8bit.png")
+        Image.fromarray(np.full((32, 64), 7, np.uint8)).save(           # labelId 7 = road = train id 0
+            tmp_path / "cityscapes" / "gtFine" / split / "aachen" / f"{stem}_gtFine_labelIds.png")
+    torch.manual_seed(0)
+    net = DeepLab(cityscapes.NUM_CLASSES, backbone="resnet18", head="v3+", output_stride=16).eval()
+    s = evaluate_cityscapes(net, tmp_path, "val", "cpu")
+    assert 0.0 <= s["miou"] <= 1.0 and len(s["iou"]) == cityscapes.NUM_CLASSES
+    evaluate_cityscapes(net, tmp_path, "test", "cpu", save_dir=tmp_path / "out")
+    pred = np.asarray(Image.open(tmp_path / "out" / "aachen" / "aachen_000000_000019_pred_labelIds.png"))
+    assert pred.shape == (32, 64) and set(np.unique(pred)) <= set(cityscapes._ID_TO_TRAIN)

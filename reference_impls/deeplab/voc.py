@@ -5,7 +5,9 @@ the 1,449 val images at full resolution, without and with the dense CRF. Runs un
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -62,6 +64,7 @@ def train_voc(model, root, cfg: dict, seed: int, device, resume=None):
 @torch.inference_mode()
 def predict_image(model, x: torch.Tensor, pad: int, device) -> torch.Tensor:
     """Probabilities (C, H, W) for one uint8 image, padded to `pad` x `pad` as in the paper's 513 test crops."""
+    device = torch.device(device)
     h, w = x.shape[-2:]
     ph, pw = max(0, pad - h), max(0, pad - w)
     xb = F.pad(prep(x[None].to(device)), (0, pw, 0, ph))
@@ -88,3 +91,27 @@ def evaluate_voc(model, root, split: str, device, crf: "crf_module.CRFParams | N
     if not ds.has_labels:
         return None
     return {k: cm.scores() for k, cm in cms.items() if cm.hist.sum() > 0}
+
+
+def evaluate_cityscapes(model, root, split: str, device, save_dir=None) -> dict | None:
+    """Cityscapes (19 train ids, full 1024x2048 frames): scores on val; on "test", writes the
+    server's labelId PNGs (<save_dir>/<city>/<name>_leftImg8bit.png -> *_pred_labelIds.png)."""
+    from PIL import Image
+
+    from datasets import cityscapes
+    ds = cityscapes.Cityscapes(root, split)
+    cm = ConfusionMatrix(cityscapes.NUM_CLASSES)
+    train_to_label = {v: k for k, v in cityscapes._ID_TO_TRAIN.items()}
+    lut = np.zeros(256, dtype=np.uint8)
+    for t, label_id in train_to_label.items():
+        lut[t] = label_id
+    for x, y, stem in ds:
+        pred = predict_image(model, x, pad=0, device=device).argmax(0)
+        if split == "test":
+            city = stem.split("_")[0]
+            out = Path(save_dir) / city
+            out.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(lut[pred.numpy().astype(np.uint8)]).save(out / stem.replace("_leftImg8bit", "_pred_labelIds.png"))
+            continue
+        cm.update(pred, y)
+    return None if split == "test" else cm.scores()

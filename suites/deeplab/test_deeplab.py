@@ -193,6 +193,28 @@ def test_voc2012_val_and_test(claim, data_root, device, seed, cache_dir, artifac
 
 
 @pytest.mark.full
+def test_deeplabv3plus_cityscapes(claim, data_root, device, artifacts):
+    """DeepLabv3+ (ResNet-101, OS16, decoder) on Cityscapes: the 500 val frames are scored at full
+    1024x2048 resolution, and the test frames' predictions are written as the server's labelId PNGs
+    (82.1 test mIoU comes only from the server). The weights come from
+    $REPRO_DEEPLAB_CITYSCAPES_CHECKPOINT: training v3+ on Cityscapes is outside this suite."""
+    from datasets import cityscapes
+    from reference_impls.common import load_weights
+    from reference_impls.deeplab.voc import evaluate_cityscapes
+
+    cityscapes.Cityscapes(data_root, "val")          # DataMissing -> skip, naming the Cityscapes layout
+    ckpt = os.environ.get("REPRO_DEEPLAB_CITYSCAPES_CHECKPOINT")
+    if not ckpt:
+        pytest.skip("set REPRO_DEEPLAB_CITYSCAPES_CHECKPOINT to a DeepLabv3+ ResNet-101 state_dict (19 classes)")
+    net = load_weights(DeepLab(cityscapes.NUM_CLASSES, backbone="resnet101", head="v3+", output_stride=16), ckpt)
+    net = net.to(device).eval()
+    val = evaluate_cityscapes(net, data_root, "val", device)
+    out = artifacts.dir / "cityscapes_test_server"
+    evaluate_cityscapes(net, data_root, "test", device, save_dir=out)
+    claim("deeplabv3plus_cityscapes_test_miou", float("nan"), val_miou=100 * val["miou"], predictions=str(out))
+
+
+@pytest.mark.full
 def test_gpu_fps_513(claim, device):
     """v1 abstract: the DCNN runs at 8 frames/s on a modern GPU (DeepLab-ResNet-101 ASPP, OS8, 513x513)."""
     if device.type != "cuda":
