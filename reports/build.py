@@ -45,21 +45,20 @@ def load_frame(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
             if paper not in papers:
                 continue
             for c in pc:
-                if (paper, c.id) not in measured and c.not_checked:
-                    missing.append({"paper": paper, "claim_id": c.id, "kind": c.kind, "tier": c.tier,
-                                    "metric": c.metric, "unit": c.unit, "paper_value": c.shown_paper_value,
-                                    "target": c.value, "value": None, "status": STATUS_NOT_CHECKED,
-                                    "direction": c.direction, "tolerance": c.tolerance, "dataset": c.dataset,
-                                    "split": c.split, "note": c.not_checked})
-                elif (paper, c.id) not in measured:
+                if (paper, c.id) in measured:
+                    continue
+                if c.not_checked:     # a published number the suite lists but no test measures
+                    status, note = STATUS_NOT_CHECKED, c.not_checked
+                else:
                     why = f"{c.tier}-tier claim" + ("" if c.tier == meta.get("tier") or meta.get("tier") == "all"
                                                      else f", run was --tier {meta.get('tier')}")
-                    missing.append({"paper": paper, "claim_id": c.id, "kind": c.kind, "tier": c.tier,
-                                    "metric": c.metric, "unit": c.unit, "paper_value": c.shown_paper_value,
-                                    "target": c.value, "value": None, "status": STATUS_NOT_RUN,
-                                    "direction": c.direction, "tolerance": c.tolerance, "dataset": c.dataset,
-                                    "split": c.split, "note": why + (f"; {c.known_failure or c.note}"
-                                                                     if (c.known_failure or c.note) else "")})
+                    status, note = STATUS_NOT_RUN, why + (f"; {c.known_failure or c.note}"
+                                                          if (c.known_failure or c.note) else "")
+                missing.append({"paper": paper, "claim_id": c.id, "kind": c.kind, "tier": c.tier,
+                                "metric": c.metric, "unit": c.unit, "paper_value": c.shown_paper_value,
+                                "target": c.value, "value": None, "status": status,
+                                "direction": c.direction, "tolerance": c.tolerance, "dataset": c.dataset,
+                                "split": c.split, "note": note})
     if missing:
         df = pd.concat([df, pd.DataFrame(missing)], ignore_index=True)
     for col in COLUMNS:
