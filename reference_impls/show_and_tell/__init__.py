@@ -37,10 +37,10 @@ __all__ = ["PROXY", "load_data", "build_model", "train", "pretrain_encoder", "de
            "nearest_neighbour_captions", "ShowAndTell", "Ensemble", "greedy", "beam_search", "sequence_logprob",
            "trained_proxy_model"]
 
-PROXY = dict(scene={}, n_train=1500, n_test=250, encoder="resnet10t", encoder_kwargs=dict(channels=(16, 32, 64, 128), stem_width=16),
+PROXY = dict(scene={}, n_train=3000, n_test=250, encoder="resnet10t", encoder_kwargs=dict(channels=(16, 32, 64, 128), stem_width=16),
              embed=128, hidden=256, dropout=0.3, min_count=2, max_len=16, batch=64,
              pretrain_epochs=3, pretrain_lr=2e-3,
-             stage1_epochs=8, lr=3e-3,                      # stage 1: CNN frozen, LSTM + embeddings
+             stage1_epochs=10, lr=3e-3,                     # stage 1: CNN frozen, LSTM + embeddings
              stage2_epochs=4, finetune_lr=1e-3, encoder_lr=5e-4)   # stage 2: everything, CNN at a lower rate
 
 
