@@ -148,7 +148,7 @@ def _plots(df: pd.DataFrame, out: Path) -> list[str]:
             if st in counts and counts[st].sum():
                 ax.barh(counts.index, counts[st], left=left, color=STATUS_COLORS[st], label=st)
                 left = counts[st] if left is None else left + counts[st]
-        ax.set_xlabel("claims"), ax.legend(fontsize=7, loc="lower right"), ax.set_title("status by paper")
+        ax.set_xlabel("claims"), ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)), ax.set_title("status by paper")
         fig.savefig(out / "status_overview.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         made.append("status_overview.png")
