@@ -22,6 +22,20 @@ class DataError(ValueError):
     """A dataset file is malformed; the message names the file and the problem."""
 
 
+def read_rgb(path: str | Path):
+    """An RGB PIL image, fully decoded: a missing file raises DataMissing, a truncated or corrupt
+    one DataError naming the file (every image loader goes through here)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise DataMissing(f"image {path} not found") from None
+    except (OSError, SyntaxError) as e:     # PIL.UnidentifiedImageError is an OSError
+        raise DataError(f"{path}: unreadable or truncated image ({e})") from None
+
+
 def data_root_from_env() -> Path | None:
     v = os.environ.get("REPRO_DATA_ROOT")
     return Path(v) if v else None

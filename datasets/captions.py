@@ -22,7 +22,7 @@ from pathlib import Path
 
 from metrics.captioning import ptb_tokenize
 
-from . import DataError, DataMissing, locate
+from . import DataError, DataMissing, locate, read_rgb
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 
@@ -179,15 +179,9 @@ class ImageFiles:
     def _load(self, path: Path):
         import numpy as np
         import torch
-        from PIL import Image, UnidentifiedImageError
-        try:
-            with Image.open(path) as im:
-                im = im.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
-                return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
-        except FileNotFoundError:
-            raise DataMissing(f"image {path} not found") from None
-        except (UnidentifiedImageError, OSError) as e:
-            raise DataError(f"{path}: not a readable image ({e})") from None
+        from PIL import Image
+        im = read_rgb(path).resize((self.size, self.size), Image.BILINEAR)
+        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
 
     def __getitem__(self, idx):
         import torch

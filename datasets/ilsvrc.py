@@ -179,14 +179,3 @@ def load_val(root, limit: int | None = None) -> list[dict]:
             raise DataError(f"{f}: no ground-truth boxes for this image")
         out.append({"id": f.stem, "path": f, **gt[f.stem]})
     return out
-
-
-def read_image(path: str | Path):
-    """RGB PIL image; a truncated or corrupt JPEG raises DataError naming the file."""
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("RGB")
-    except (OSError, SyntaxError) as e:
-        raise DataError(f"{path}: unreadable or truncated image ({e})") from None

@@ -13,9 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
 
-from . import DataError, DataMissing, locate
+from . import DataError, DataMissing, locate, read_rgb
 
 FLAT = "ILSVRC2012_img_val"
 LABELS = "imagenet-loc/metadata/ILSVRC/test/class_labels.txt"
@@ -72,9 +71,4 @@ class ImageFiles(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         path, label = self.samples[i]
-        try:
-            with Image.open(path) as im:
-                img = im.convert("RGB")
-        except (OSError, UnidentifiedImageError) as e:
-            raise DataError(f"{path}: unreadable or truncated image ({e})") from None
-        return self.transform(img), label
+        return self.transform(read_rgb(path)), label

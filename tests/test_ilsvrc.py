@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets import DataError, DataMissing
+from datasets import DataError, DataMissing, read_rgb
 from datasets import cub, ilsvrc
 from datasets.wsol_proxy import train_view, wsol_proxy
 
@@ -86,7 +86,7 @@ def test_truncated_jpeg(tmp_path):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(p)
     p.write_bytes(p.read_bytes()[:300])
     with pytest.raises(DataError, match=r"x\.JPEG"):
-        ilsvrc.read_image(p)
+        read_rgb(p)
 
 
 def test_cub_layout(tmp_path):

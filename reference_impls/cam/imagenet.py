@@ -8,7 +8,7 @@ import time
 import numpy as np
 import torch
 
-from datasets.ilsvrc import read_image
+from datasets import read_rgb
 from metrics import localization as L
 from reference_impls.common import autocast, world
 
@@ -39,7 +39,7 @@ def evaluate_ilsvrc(model, samples: list[dict], method: str = "cam", *, box: str
     n_img, t_fwd = 0, 0.0
     for i in range(0, len(mine), batch_size):
         chunk = mine[i:i + batch_size]
-        x = torch.stack([to_tensor(read_image(s["path"])) for s in chunk]).to(device)
+        x = torch.stack([to_tensor(read_rgb(s["path"])) for s in chunk]).to(device)
         t0 = time.perf_counter()
         with autocast(torch.device(device)):
             logits, maps, top = METHODS[method](model, x, k=k)
