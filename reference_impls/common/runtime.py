@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import time
 
 import numpy as np
 import torch
@@ -40,6 +41,30 @@ def autocast(device: torch.device, enabled: bool = True):
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def num_threads(n: int = 1):
+    """Run a block with `n` intra-op threads, then restore the previous setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def cpu_seconds(fn, repeats: int, warmup: bool = False) -> float:
+    """Minimum CPU (process) time of `repeats` calls: the compute cost, insensitive to other
+    processes sharing the cores (wall time under load is not). Use inside `num_threads(1)`."""
+    if warmup:
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.process_time()
+        fn()
+        times.append(time.process_time() - t)
+    return min(times)
 
 
 # ----------------------------------------------------------------------------- distributed

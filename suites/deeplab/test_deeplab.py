@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from datasets import camvid
-from reference_impls.common import count_params, memo, seed_everything
+from reference_impls.common import count_params, cpu_seconds, memo, num_threads, seed_everything
 from reference_impls.deeplab import (CAMVID_SMOKE, MSC_SCALES, PUBLISHED, DeepLab, crf_labels, dense_crf, grid_search,
                                      impulse_extent, load_data, predict_probs, search_grid, trained_model)
 from reference_impls.deeplab.train import evaluate, score
@@ -125,19 +125,6 @@ def _figure(artifacts, split, probs, pred_crf, n=4):
 
 
 # ----------------------------------------------------------------------------- speed (CPU, as ratios)
-def _cpu_seconds(fn, reps: int, warmup: bool = True) -> float:
-    """Minimum CPU (process) time of `reps` calls on one thread: the compute cost, insensitive to
-    other processes sharing the cores (wall time under load is not)."""
-    if warmup:
-        fn()
-    ts = []
-    for _ in range(reps):
-        t = time.process_time()
-        fn()
-        ts.append(time.process_time() - t)
-    return min(ts)
-
-
 def test_cpu_cost_ratios(claim):
     """At 513x513, the DCNN (ResNet-18 atrous OS8 + ASPP-L) and the dense CRF (10 iterations, 21
     labels) timed against a reference run in the same session: a plain ResNet-18 (stride 32)."""
@@ -149,15 +136,11 @@ def test_cpu_cost_ratios(claim):
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (513, 513, 3), dtype=np.uint8)
     probs = torch.randn(21, 513, 513).softmax(0).numpy()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)       # the CRF is single-threaded C++; time all three on one thread
-    try:
+    with num_threads(1):           # the CRF is single-threaded C++; time all three on one thread
         with torch.inference_mode():
-            t_ref = _cpu_seconds(lambda: ref(x), 3)
-            t_net = _cpu_seconds(lambda: net(x), 2)
-        t_crf = _cpu_seconds(lambda: dense_crf(img, probs, PUBLISHED), 2, warmup=False)
-    finally:
-        torch.set_num_threads(threads)
+            t_ref = cpu_seconds(lambda: ref(x), 3, warmup=True)
+            t_net = cpu_seconds(lambda: net(x), 2, warmup=True)
+        t_crf = cpu_seconds(lambda: dense_crf(img, probs, PUBLISHED), 2)
     claim("cpu_dcnn_cost_ratio", t_net / t_ref, dcnn_s=t_net, reference_s=t_ref, dcnn_fps=1 / t_net)
     claim("cpu_crf_cost_ratio", t_crf / t_ref, crf_s=t_crf, reference_s=t_ref)
 

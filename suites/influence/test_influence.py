@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
+from reference_impls.common import num_threads
 from reference_impls.influence import BinaryLogReg, MultiLogReg, SmoothHingeSVM, cg_ihvp, exact_ihvp, hvp
 from reference_impls.influence import experiments as ex
 from reference_impls.influence import influence as inf
@@ -24,10 +25,8 @@ LAM_LR = 1e-3       # L2 weight of the 10-class logistic regression (objective: 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with num_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

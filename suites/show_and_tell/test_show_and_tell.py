@@ -14,6 +14,7 @@ from datasets import fingerprint, locate
 from datasets.captions import KARPATHY, load_karpathy, load_pascal_sentences, load_sbu
 from metrics import captioning as C
 from reference_impls import show_and_tell as st
+from reference_impls.common import num_threads
 
 BEAM = 3   # the released im2txt model's beam size (the paper: 20)
 
@@ -22,13 +23,9 @@ BEAM = 3   # the released im2txt model's beam size (the paper: 20)
 @pytest.fixture(scope="module")
 def proxy(seed, cache_dir):
     torch.manual_seed(seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # small CNN/LSTM on 32x32 images: a second thread buys little and spins on a shared CPU
-    try:
+    with num_threads(1):   # small CNN/LSTM on 32x32 images: a second thread buys little and spins on a shared CPU
         data = st.load_data(st.PROXY, seed, cache_dir)
         model = st.trained_proxy_model(st.PROXY, data, seed, cache_dir)
-    finally:
-        torch.set_num_threads(threads)
     return data, model
 
 
@@ -36,16 +33,12 @@ def proxy(seed, cache_dir):
 def decoded(proxy):
     data, model = proxy
     out = {}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # speed is measured in captions per CPU-second of one thread: robust to a busy machine
-    try:
+    with num_threads(1):   # speed is measured in captions per CPU-second of one thread: robust to a busy machine
         for name, beam in (("greedy", 1), ("beam", BEAM)):
             t, c = time.perf_counter(), time.process_time()
             caps, loglik = st.decode(model, data["test_images"], data["vocab"], beam=beam)
             out[name] = {"captions": caps, "loglik": loglik, "seconds": time.perf_counter() - t,
                          "cpu_seconds": time.process_time() - c}
-    finally:
-        torch.set_num_threads(threads)
     for o in out.values():
         o["scores"] = st.evaluate(o["captions"], data["test_captions"])
     return out

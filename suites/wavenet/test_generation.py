@@ -2,10 +2,9 @@
 O(layers x receptive field) cost of naive autoregressive sampling into O(layers) per sample,
 without changing a single sample.
 """
-import time
-
 import torch
 
+from reference_impls.common import cpu_seconds, num_threads
 from reference_impls.wavenet.model import WaveNetConfig, build_model, dilation_stack
 from reference_impls.wavenet.sampling import draw_uniforms, generate_fast, generate_naive
 
@@ -35,18 +34,6 @@ def test_fast_sampling_equals_naive(claim, seed):
     claim("fast_equals_naive", mismatches, samples=total)
 
 
-def per_sample_seconds(fn, n: int, repeats: int = 5) -> float:
-    """CPU seconds per sample, the minimum over repeats (process time: with one intra-op thread
-    this is the compute cost; the minimum discards repeats slowed by other processes sharing
-    the cores and caches, the usual benchmark practice on a busy machine)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        fn()
-        times.append((time.process_time() - t0) / n)
-    return min(times)
-
-
 def generation_costs(layers: int, n_fast: int = 200, n_naive: int = 12):
     """(fast, naive) seconds per sample for one block of `layers` dilated layers (1..2^(layers-1)),
     at steady state: naive starts after a prompt as long as the receptive field."""
@@ -56,19 +43,16 @@ def generation_costs(layers: int, n_fast: int = 200, n_naive: int = 12):
     rf = model.receptive_field
     u = draw_uniforms(n_fast, seed=0, dtype=torch.float32)
     prompt = torch.randint(256, (1, rf))
-    fast = per_sample_seconds(lambda: generate_fast(model, n_fast, u), n_fast)
-    naive = per_sample_seconds(lambda: generate_naive(model, n_naive, u, prompt=prompt), n_naive)
+    # CPU seconds per sample, the minimum over 5 repeats (see common.cpu_seconds)
+    fast = cpu_seconds(lambda: generate_fast(model, n_fast, u), 5) / n_fast
+    naive = cpu_seconds(lambda: generate_naive(model, n_naive, u, prompt=prompt), 5) / n_naive
     return fast, naive
 
 
 def test_fast_generation_speed(claim, artifacts):
     """Single-stream generation on one CPU thread (residual 64, skip 256, filter width 2), CPU time."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with num_threads(1):
         costs = {L: generation_costs(L) for L in (5, 10)}
-    finally:
-        torch.set_num_threads(threads)
     (fast5, naive5), (fast10, naive10) = costs[5], costs[10]
     claim("fast_speedup_rf1024", naive10 / fast10, fast_ms=fast10 * 1e3, naive_ms=naive10 * 1e3)
     # 5 -> 10 layers: receptive field 32 -> 1024. Cost linear in layers doubles; the naive
