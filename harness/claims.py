@@ -10,6 +10,10 @@ A claim is one number (or ordering) a paper reports, with what it takes to check
     value = 138357544            # the target (required except for relative claims)
     direction = "equal"          # higher | lower | equal
     tolerance = 0                # absolute slack around the target (relative: required margin)
+    controls = ["untrained", "position_prior"]   # what a learned smoke claim must also beat
+    margin = 0.5                 # required margin over every control (default 0: strictly better)
+    learned = true               # depends on training (default: paper/proxy/relative true, else false)
+    finding = "..."              # the paper's finding in words, for the report's findings table
     ...
 
 Any problem raises `ClaimsError` whose message names the file, the claim id and the field.
@@ -51,7 +55,13 @@ _FIELDS = {
     "asserted": (bool, False),
     "known_failure": (str, False),
     "not_checked": (str, False),
+    "controls": (list, False),
+    "margin": ((int, float), False),
+    "learned": (bool, False),
+    "finding": (str, False),
 }
+_PAPER_FIELDS = {"id", "title", "source", "note"}
+LEARNED_BY_DEFAULT = ("paper", "proxy", "relative")
 
 
 class ClaimsError(ValueError):
@@ -79,6 +89,25 @@ class Claim:
     asserted: bool = True          # false: recorded but not asserted (an unverified number)
     known_failure: str = ""        # non-empty: does not reproduce here, and this says why
     not_checked: str = ""          # non-empty: a published number no test measures, and why not
+    controls: tuple = ()           # named controls the measured value must also beat, by `margin`
+    margin: float = 0.0            # required margin over every control (strictly better at 0)
+    learned: bool | None = None    # depends on training; None -> by kind (LEARNED_BY_DEFAULT)
+    finding: str = ""              # the paper's finding in words (report)
+
+    @property
+    def is_learned(self) -> bool:
+        """Whether the claim depends on training: in the untrained run it must fail."""
+        return self.kind in LEARNED_BY_DEFAULT if self.learned is None else self.learned
+
+    def beats(self, measured: float, other: float, margin: float) -> bool:
+        """`measured` is better than `other` by more than `margin`, in the claim's direction."""
+        if measured is None or other is None or math.isnan(measured) or math.isnan(other):
+            return False
+        return measured > other + margin if self.direction == "higher" else measured < other - margin
+
+    def controls_not_beaten(self, measured: float, controls: dict) -> list[str]:
+        """The declared controls that `measured` does not beat by `margin` (all must be given)."""
+        return [name for name in self.controls if not self.beats(measured, float(controls[name]), self.margin)]
 
     @property
     def shown_paper_value(self):
@@ -154,12 +183,17 @@ def load_claims(path: str | Path) -> PaperClaims:
     unknown_top = set(data) - {"paper", "claim"}
     if unknown_top:
         raise ClaimsError(f"{path}: unknown top-level key(s) {sorted(unknown_top)}")
+    unknown_paper = set(paper) - _PAPER_FIELDS
+    if unknown_paper:
+        raise ClaimsError(f"{path}: unknown key(s) {sorted(unknown_paper)} in [paper] (allowed: {sorted(_PAPER_FIELDS)})")
     out = PaperClaims(paper=paper["id"], title=str(paper.get("title", "")),
                       source=str(paper.get("source", "")), path=path)
     raw_claims = data.get("claim", [])
     if not isinstance(raw_claims, list):
         raise ClaimsError(f"{path}: 'claim' must be an array of tables ([[claim]])")
     for i, raw in enumerate(raw_claims):
+        if not isinstance(raw, dict):
+            raise ClaimsError(f"{path}: claim #{i + 1} is a {type(raw).__name__}, expected a table ([[claim]])")
         cid = raw.get("id") if isinstance(raw.get("id"), str) else f"#{i + 1}"
         where = f"{path}: claim '{cid}'"
         for name in raw:
@@ -184,8 +218,17 @@ def load_claims(path: str | Path) -> PaperClaims:
             raise ClaimsError(f"{where}: field 'value' is required for kind '{raw['kind']}'")
         if raw["kind"] == "relative" and raw["direction"] == "equal":
             raise ClaimsError(f"{where}: field 'direction' must be higher or lower for a relative claim")
-        if raw.get("tolerance", 0) < 0:
-            raise ClaimsError(f"{where}: field 'tolerance' must be >= 0")
+        for name in ("value", "tolerance", "margin"):
+            if name in raw and not math.isfinite(raw[name]):
+                raise ClaimsError(f"{where}: field '{name}' must be a finite number, got {raw[name]}")
+        for name in ("tolerance", "margin"):
+            if raw.get(name, 0) < 0:
+                raise ClaimsError(f"{where}: field '{name}' must be >= 0")
+        controls = raw.get("controls", [])
+        if any(not isinstance(c, str) or not c for c in controls) or len(set(controls)) != len(controls):
+            raise ClaimsError(f"{where}: field 'controls' must be a list of distinct non-empty names")
+        if controls and raw["direction"] == "equal":
+            raise ClaimsError(f"{where}: field 'controls' needs direction higher or lower (a control is beaten)")
         if raw["kind"] == "proxy" and not raw.get("note"):
             raise ClaimsError(f"{where}: field 'note' is required for proxy claims (how the floor was calibrated)")
         if raw["kind"] == "paper" and raw["tier"] != "full":
@@ -196,6 +239,8 @@ def load_claims(path: str | Path) -> PaperClaims:
         if "value" in kwargs:
             kwargs["value"] = float(kwargs["value"])
         kwargs["tolerance"] = float(kwargs.get("tolerance", 0.0))
+        kwargs["margin"] = float(kwargs.get("margin", 0.0))
+        kwargs["controls"] = tuple(controls)
         out.claims[cid] = Claim(paper=out.paper, **kwargs)
     return out
 

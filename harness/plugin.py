@@ -24,9 +24,10 @@ import pytest
 
 from datasets import DataMissing
 
+from .calibration import load_calibration, status_of_unasserted
 from .claims import ClaimsError, load_claims
-from .results import (STATUS_FAIL, STATUS_KNOWN, STATUS_PASS, STATUS_RECORDED, STATUS_UNEXPECTED,
-                      Recorder, git_sha, new_run_id)
+from .results import (STATUS_FAIL, STATUS_KNOWN, STATUS_MIXED, STATUS_PASS, STATUS_RECORDED, STATUS_UNEXPECTED,
+                      STATUS_UNTRAINED_FAILS, STATUS_UNTRAINED_PASSES, Recorder, git_sha, new_run_id)
 
 SUITES = "suites"
 
@@ -46,6 +47,12 @@ def pytest_addoption(parser):
     g.addoption("--cache-dir", default=os.environ.get("REPRO_CACHE_DIR"),
                 help="checkpoint/feature cache (default $REPRO_CACHE_DIR or <rootdir>/.cache/repro)")
     g.addoption("--no-report", action="store_true", help="record results but build no report")
+    g.addoption("--untrained", action="store_true",
+                help="negative control: every model keeps its seeded initialisation (nothing trained or cached); "
+                     "the run passes when every learned claim fails and every other claim holds")
+    g.addoption("--bench", choices=("on", "off"), default=os.environ.get("REPRO_BENCH", "off"),
+                help="measure the reference CPU benchmark (timm resnet18, 64x64, batch 64, 2 threads) before the "
+                     "run and print it beside the run's time (default $REPRO_BENCH or off; ./repro turns it on)")
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -57,25 +64,29 @@ class _State:
         self.root = Path(config.rootpath)
         self.tier = opt.tier
         self.seed = opt.seed
+        self.untrained = bool(opt.untrained)
         self.data_root = Path(opt.data_root).expanduser() if opt.data_root else None
         self.cache_dir = Path(opt.cache_dir or self.root / ".cache" / "repro").expanduser()
         self.device = _pick_device(opt.device)
         worker = getattr(config, "workerinput", None)
         self.is_worker = worker is not None
-        self.run_id = worker["repro_run_id"] if worker else new_run_id()
+        self.run_id = worker["repro_run_id"] if worker else new_run_id() + ("-untrained" if self.untrained else "")
         results_dir = Path(opt.results_dir or self.root / "reports" / "out" / "runs")
         self.run_dir = results_dir / self.run_id
         self.recorder = None
         self.worker_name = worker["workerid"] if worker else "main"
         self.papers: set[str] = set()
         self.claims_cache: dict[Path, object] = {}
+        self.calibration_cache: dict[Path, dict] = {}
+        self.benchmark: dict | None = None
         self.rows: list[dict] = []
         self.t0 = time.time()
 
     def open_recorder(self):
         if self.recorder is None:
             self.recorder = Recorder(self.run_dir, self.run_id, worker=self.worker_name, tier=self.tier,
-                                     device=str(self.device), seed=self.seed, root=self.root)
+                                     device=str(self.device), seed=self.seed, root=self.root,
+                                     mode="untrained" if self.untrained else "trained")
         return self.recorder
 
     def claims_for(self, suite_dir: Path):
@@ -83,6 +94,12 @@ class _State:
         if suite_dir not in self.claims_cache:
             self.claims_cache[suite_dir] = load_claims(suite_dir / "claims.toml")
         return self.claims_cache[suite_dir]
+
+    def calibration_for(self, suite_dir: Path) -> dict:
+        suite_dir = Path(suite_dir)
+        if suite_dir not in self.calibration_cache:
+            self.calibration_cache[suite_dir] = load_calibration(suite_dir)
+        return self.calibration_cache[suite_dir]
 
 
 def _pick_device(name: str):
@@ -103,6 +120,9 @@ def pytest_configure(config):
             if (d / "claims.toml").exists():
                 config.addinivalue_line("markers", f"{d.name}: tests of the {d.name} suite")
     state = _State(config)
+    from reference_impls.common import set_untrained_mode, untrained_mode
+    state.untrained_before = untrained_mode()
+    set_untrained_mode(state.untrained)   # the flag decides; inherited by xdist workers and subprocesses
     if state.data_root is not None and not state.data_root.is_dir():
         raise pytest.UsageError(f"--data-root {state.data_root}: no such directory")
     if not state.is_worker:
@@ -118,6 +138,13 @@ def pytest_configure(config):
         # two xdist workers on a small CPU: one thread each, or both crawl
         torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(config.workerinput.get("workercount", 2))))
     config._repro = state
+
+
+def pytest_unconfigure(config):
+    state = getattr(config, "_repro", None)
+    if state is not None:
+        from reference_impls.common import set_untrained_mode
+        set_untrained_mode(state.untrained_before)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -191,7 +218,7 @@ def pytest_runtest_call(item):
     recorder = getattr(item, "_repro_claims", None)
     if recorder is None or outcome.excinfo is not None:
         return
-    failures = [r for r in recorder.rows if r["status"] in (STATUS_FAIL, STATUS_UNEXPECTED)]
+    failures = [r for r in recorder.rows if r["status"] in (STATUS_FAIL, STATUS_UNEXPECTED, STATUS_UNTRAINED_PASSES)]
     known = [r for r in recorder.rows if r["status"] == STATUS_KNOWN]
     if failures:
         outcome.force_exception(ClaimFailure("\n".join(recorder.messages[r["claim_id"]] for r in failures)))
@@ -277,9 +304,11 @@ def artifacts(request, repro_state):
 
 
 class ClaimRecorder:
-    """`claim(id, value, than=None, **extra)`: records a measurement against a claim of this
-    test's paper and returns the row. Failures are collected and raised when the test body
-    returns, so every claim a test measures is recorded even if an early one fails."""
+    """`claim(id, value, than=None, controls=None, **extra)`: records a measurement against a claim
+    of this test's paper and returns the row. `controls` maps each control the claim declares in
+    claims.toml to its value measured in this run; the verdict needs the value to meet its target
+    (or beat `than`) and to beat every control by the claim's margin. Failures are collected and
+    raised when the test body returns, so every claim a test measures is recorded."""
 
     def __init__(self, item, state: _State):
         found = _paper_of(item)
@@ -287,11 +316,12 @@ class ClaimRecorder:
             raise ClaimsError(f"{item.nodeid}: the claim fixture is only for tests under suites/<paper>/")
         self.item, self.state = item, state
         self.claims = state.claims_for(found[1])
+        self.calibration = state.calibration_for(found[1])
         self.rows: list[dict] = []
         self.messages: dict[str, str] = {}
         self.t0 = time.perf_counter()
 
-    def __call__(self, claim_id: str, value, than=None, **extra) -> dict:
+    def __call__(self, claim_id: str, value, than=None, controls: dict | None = None, **extra) -> dict:
         c = self.claims[claim_id]
         test_tier = getattr(self.item, "_repro_tier", "smoke")
         if c.tier != test_tier:
@@ -300,20 +330,34 @@ class ClaimRecorder:
         if c.not_checked:
             raise ClaimsError(f"{self.claims.path}: claim '{claim_id}' says not_checked; remove that field "
                               "now that a test measures it")
+        controls = dict(controls or {})
+        missing, unknown = set(c.controls) - set(controls), set(controls) - set(c.controls)
+        if missing or unknown:
+            raise ClaimsError(f"{self.claims.path}: claim '{claim_id}' declares controls {list(c.controls)}; "
+                              f"{self.item.nodeid} " + (f"did not measure {sorted(missing)}" if missing else
+                                                        f"passed undeclared {sorted(unknown)}"))
+        controls = {k: float("nan") if v is None else float(v) for k, v in controls.items()}
         value = float(value) if value is not None else float("nan")
         ok, target = c.check(value, than)
-        if not c.asserted:
-            status = STATUS_RECORDED
+        unbeaten = c.controls_not_beaten(value, controls)
+        ok = ok and not unbeaten
+        note = None
+        if self.state.untrained and c.is_learned:
+            status = STATUS_UNTRAINED_PASSES if ok else STATUS_UNTRAINED_FAILS
+        elif not c.asserted:
+            mixed, per_seed = status_of_unasserted(c, self.calibration.get(claim_id))
+            status = STATUS_MIXED if mixed else STATUS_RECORDED
+            note = f"{c.note} Calibration: {per_seed}".strip() if per_seed else None
         elif c.known_failure:
             status = STATUS_UNEXPECTED if ok else STATUS_KNOWN
         else:
             status = STATUS_PASS if ok else STATUS_FAIL
         row = self.state.open_recorder().record(
-            c, value, status=status, target=target, than=than, test=self.item.nodeid,
-            wall_s=time.perf_counter() - self.t0, extra=extra or None)
+            c, value, status=status, target=target, than=than, controls=controls, test=self.item.nodeid,
+            wall_s=time.perf_counter() - self.t0, extra=extra or None, note=note)
         self.state.rows.append(row)
         self.rows.append(row)
-        self.messages[claim_id] = _message(c, value, target, status)
+        self.messages[claim_id] = _message(c, value, target, status, controls, unbeaten)
         return row
 
 
@@ -325,7 +369,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _message(c, value, target, status) -> str:
+def _message(c, value, target, status, controls=None, unbeaten=()) -> str:
     op = {"higher": ">", "lower": "<", "equal": "=="}[c.direction]
     if c.kind == "relative":
         want = f"{op} {_fmt(target)}" + (f" by more than {_fmt(c.tolerance)}" if c.tolerance else "")
@@ -333,10 +377,17 @@ def _message(c, value, target, status) -> str:
         op = {"higher": ">=", "lower": "<=", "equal": "=="}[c.direction]
         want = f"{op} {_fmt(target)}" + (f" ± {_fmt(c.tolerance)}" if c.tolerance else "")
     msg = f"[{c.paper}] claim '{c.id}' {status}: {c.metric} = {_fmt(value)}{c.unit and ' ' + c.unit}, wanted {want}"
+    if controls:
+        beat = "beat" + (f" by more than {_fmt(c.margin)}" if c.margin else "")
+        msg += f" and {beat} its controls (" + ", ".join(
+            f"{k} {_fmt(v)}{' NOT BEATEN' if k in unbeaten else ''}" for k, v in controls.items()) + ")"
     if status == STATUS_KNOWN:
         msg += f" — known: {c.known_failure}"
     if status == STATUS_UNEXPECTED:
-        msg += f" — it is marked known_failure in {c and 'claims.toml'}; remove known_failure if this holds"
+        msg += " — it is marked known_failure in claims.toml; remove known_failure if this holds"
+    if status == STATUS_UNTRAINED_PASSES:
+        msg += (" — this learned claim passes with untrained models (--untrained): its target or controls "
+                "cannot tell a trained model from an untrained one")
     return msg
 
 
@@ -348,6 +399,18 @@ def claim(request, repro_state) -> ClaimRecorder:
 
 
 # ----------------------------------------------------------------------------- end of run
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    """The reference benchmark, before xdist starts its workers (so nothing else is running)."""
+    state = getattr(session.config, "_repro", None)
+    if state is None or state.is_worker or session.config.option.bench != "on":
+        return
+    from .bench import describe, reference_benchmark
+    state.benchmark = reference_benchmark()
+    session.config.get_terminal_writer().line(describe(state.benchmark))
+    state.t0 = time.time()
+
+
 def pytest_sessionfinish(session, exitstatus):
     state = getattr(session.config, "_repro", None)
     if state is None:
@@ -363,7 +426,8 @@ def pytest_sessionfinish(session, exitstatus):
         "papers": sorted(state.papers), "suites_dir": str(state.root / SUITES),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(state.t0)),
         "wall_s": round(time.time() - state.t0, 1), "exitstatus": int(exitstatus),
-        "args": sys.argv[1:],
+        "args": sys.argv[1:], "mode": "untrained" if state.untrained else "trained",
+        "benchmark": state.benchmark,
     }
     tmp = state.run_dir / "run.json.tmp"
     tmp.write_text(json.dumps(meta, indent=1))
@@ -378,7 +442,8 @@ def pytest_sessionfinish(session, exitstatus):
     except Exception as e:  # the run's results are on disk already; say why the report failed
         state.report_error = f"{type(e).__name__}: {e}"
         return
-    latest = state.root / "reports" / "out" / "latest"
+    # the negative-control run keeps its own report, so `latest` stays the trained run's
+    latest = state.root / "reports" / "out" / ("latest-untrained" if state.untrained else "latest")
     _replace_dir(out, latest)
     state.report_dir = latest
     state.report_table = out / "summary.txt"
@@ -413,4 +478,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"report could not be built: {err}  (results are in {state.run_dir})", red=True)
     elif getattr(state, "report_dir", None):
         tr.write_line(f"report: {state.report_dir / 'report.md'}  (also report.html, results.csv)")
+    if state.benchmark:
+        from .bench import describe
+        tr.write_line(f"wall time {time.time() - state.t0:.0f} s; {describe(state.benchmark)}")
         tr.write_line(f"run:    {state.run_dir}")

@@ -26,6 +26,10 @@ STATUS_UNEXPECTED = "reproduced (unexpectedly)"
 STATUS_RECORDED = "recorded"
 STATUS_NOT_RUN = "not run"
 STATUS_NOT_CHECKED = "not checked"   # a published number the suite lists but does not measure (reason in the note)
+STATUS_MIXED = "mixed"               # a relative finding whose sign changes with the seed (calibration record)
+# the negative-control run (--untrained): a learned claim must fail with untrained models
+STATUS_UNTRAINED_FAILS = "fails untrained (expected)"
+STATUS_UNTRAINED_PASSES = "passes untrained (defect)"
 
 
 def new_run_id() -> str:
@@ -76,10 +80,10 @@ class Recorder:
     """Appends result rows for one run. Construction checks the directory is writable."""
 
     def __init__(self, run_dir: str | Path, run_id: str, *, worker: str = "main", tier: str = "smoke",
-                 device: str = "cpu", seed: int = 0, root: str | Path = "."):
+                 device: str = "cpu", seed: int = 0, root: str | Path = ".", mode: str = "trained"):
         self.run_dir = Path(run_dir)
         self.run_id = run_id
-        self.tier, self.device, self.seed = tier, device, seed
+        self.tier, self.device, self.seed, self.mode = tier, device, seed, mode
         self.root = str(root)
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -88,8 +92,8 @@ class Recorder:
         except OSError as e:
             raise OSError(f"results dir {self.run_dir} is not writable ({e.strerror})") from None
 
-    def record(self, claim: Claim, value, *, status: str, target=None, than=None, wall_s: float = 0.0,
-               test: str = "", extra: dict | None = None) -> dict:
+    def record(self, claim: Claim, value, *, status: str, target=None, than=None, controls: dict | None = None,
+               wall_s: float = 0.0, test: str = "", extra: dict | None = None, note: str | None = None) -> dict:
         row = {
             "run_id": self.run_id,
             "git_sha": git_sha(self.root),
@@ -105,6 +109,10 @@ class Recorder:
             "value": _clean(value),
             "target": _clean(target),
             "than": _clean(than),
+            "controls": {k: _clean(v) for k, v in (controls or {}).items()},
+            "margin": claim.margin,
+            "learned": claim.is_learned,
+            "run_mode": self.mode,
             "paper_value": _clean(claim.shown_paper_value),
             "tolerance": claim.tolerance,
             "status": status,
@@ -114,7 +122,8 @@ class Recorder:
             "seed": self.seed,
             "wall_s": round(float(wall_s), 3),
             "test": test,
-            "note": claim.known_failure or claim.note,
+            "note": note if note is not None else (claim.known_failure or claim.note),
+            "finding": claim.finding,
             "environment": environment(),
         }
         if extra:

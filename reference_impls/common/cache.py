@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from . import train as _train_module
+from .runtime import untrained_mode
 from .train import CheckpointError, atomic_save, safe_load
 
 
@@ -67,9 +68,16 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
 
 def trained(name: str, build: Callable[[], nn.Module], train: Callable[[nn.Module, Path], object], *,
             config: dict, seed: int, data_fingerprint: str = "", code=(), cache_dir: str | Path | None = None,
-            checkpoint: str | Path | None = None) -> nn.Module:
-    """A trained model: from `checkpoint`, else from the cache, else trained (and cached)."""
+            checkpoint: str | Path | None = None, untrained: bool = False) -> nn.Module:
+    """A trained model: from `checkpoint`, else from the cache, else trained (and cached).
+
+    `untrained=True` (the "untrained" control of a claim), or the negative-control run
+    (`untrained_mode()`), returns `build()` as it is, at its seeded initialisation: nothing is
+    trained, loaded or written. `build` must therefore seed itself (or be called at a seeded
+    point), so that the control and the negative-control run see the same weights."""
     model = build()
+    if untrained or untrained_mode():
+        return model.eval()
     if checkpoint is not None:
         return load_weights(model, checkpoint).eval()
     entry = Path(cache_dir or default_cache_dir()) / name / cache_key(name, config, seed, data_fingerprint, code)
@@ -99,7 +107,11 @@ def _locked(entry: Path):
 
 def memo(name: str, parts: dict, compute: Callable[[], object], cache_dir: str | Path | None = None, code=()):
     """Cache an expensive computation (features, decoded data) whose result torch.save can store
-    and weights_only loading can read (tensors, lists, dicts, numbers, strings)."""
+    and weights_only loading can read (tensors, lists, dicts, numbers, strings). In the
+    negative-control run nothing is cached: features of untrained models must never be read
+    back by a trained run."""
+    if untrained_mode():
+        return compute()
     key = cache_key(name, parts, seed=parts.get("seed", 0), code=code)
     path = Path(cache_dir or default_cache_dir()) / "memo" / name / f"{key}.pt"
     with _locked(path.parent):

@@ -26,6 +26,19 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
     return g
 
 
+# ----------------------------------------------------------------------------- negative control
+def untrained_mode() -> bool:
+    """True in the negative-control run (`./repro reproduce --untrained`, env REPRO_UNTRAINED=1):
+    every model keeps its seeded initialisation. `trained()` then builds without training or
+    caching, `memo()` computes without caching, and `fit()` returns at once. A training path
+    that bypasses those three must check this itself."""
+    return os.environ.get("REPRO_UNTRAINED", "0") not in ("", "0")
+
+
+def set_untrained_mode(on: bool) -> None:
+    os.environ["REPRO_UNTRAINED"] = "1" if on else "0"
+
+
 def pick_device(name: str | torch.device = "auto") -> torch.device:
     if isinstance(name, torch.device):
         return name

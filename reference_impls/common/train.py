@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .runtime import autocast, is_main, world
+from .runtime import autocast, is_main, untrained_mode, world
 
 
 def to_device(batch, device):
@@ -63,8 +63,11 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int, optimizer: torch
         clip_grad: float | None = None, amp: bool = True, desc: str = "train", progress: bool | None = None,
         on_epoch_end: Callable[[int, nn.Module], None] | None = None) -> list[float]:
     """Train `model` for `epochs` passes over `data`; return the per-iteration loss history
-    (including the iterations before a resume)."""
+    (including the iterations before a resume). In the negative-control run (`untrained_mode()`)
+    it trains nothing and returns an empty history."""
     device = torch.device(device)
+    if untrained_mode():
+        return []
     model.to(device)
     rank, world_size = world()
     start_epoch, history = 0, []
