@@ -5,6 +5,14 @@
 Rows come from the run's JSON lines; every claim of the run's papers that recorded nothing is
 listed as "not run", so nothing is silently dropped. With a baseline, a row whose value moved
 the wrong way by more than the claim's tolerance is flagged as a regression.
+
+Like is compared with like: each paper's section opens with a findings table (the finding in
+words; the smoke result beside each control measured in the same run and the calibration band
+over seeds; the verdict; the full-tier status with the paper's number). A proxy or relative row
+never shows the paper's number as though it were comparable: the paper's value is shown only for
+claims measured on the paper's dataset and protocol (paper, exact and speed claims). Figures:
+method vs controls with seed bands for smoke claims; paper vs reproduced only for full-tier claims.
+A negative-control run (--untrained) opens with the list of learned claims that still pass.
 """
 from __future__ import annotations
 
@@ -16,16 +24,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.calibration import load_calibration
 from harness.claims import load_all
-from harness.results import STATUS_NOT_CHECKED, STATUS_NOT_RUN, read_results
+from harness.results import (STATUS_NOT_CHECKED, STATUS_NOT_RUN, STATUS_UNTRAINED_FAILS, STATUS_UNTRAINED_PASSES,
+                             read_results)
 
-COLUMNS = ["paper", "claim_id", "kind", "tier", "metric", "unit", "paper_value", "target", "value",
-           "status", "direction", "tolerance", "dataset", "split", "seed", "device", "wall_s", "note"]
-STATUS_ORDER = ["reproduced", "not reproduced", "not reproduced (known)", "reproduced (unexpectedly)",
-                "recorded", "not run", "not checked"]
+COLUMNS = ["paper", "claim_id", "kind", "tier", "metric", "unit", "paper_value", "target", "value", "than",
+           "controls", "best_control", "margin", "status", "learned", "direction", "tolerance", "dataset", "split",
+           "seed", "device", "run_mode", "wall_s", "finding", "paper_reference", "note"]
+STATUS_ORDER = ["reproduced", "not reproduced", "not reproduced (known)", "reproduced (unexpectedly)", "mixed",
+                STATUS_UNTRAINED_PASSES, STATUS_UNTRAINED_FAILS, "recorded", "not run", "not checked"]
 STATUS_COLORS = {"reproduced": "#2e7d32", "not reproduced": "#c62828", "not reproduced (known)": "#ef6c00",
-                 "reproduced (unexpectedly)": "#6a1b9a", "recorded": "#1565c0", "not run": "#9e9e9e",
+                 "reproduced (unexpectedly)": "#6a1b9a", "mixed": "#f9a825", STATUS_UNTRAINED_PASSES: "#b71c1c",
+                 STATUS_UNTRAINED_FAILS: "#558b2f", "recorded": "#1565c0", "not run": "#9e9e9e",
                  "not checked": "#616161"}
+COMPARABLE_KINDS = ("paper", "exact", "speed")   # measured on the paper's dataset/protocol (or analytic)
 
 
 def load_frame(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
@@ -58,15 +71,35 @@ def load_frame(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
                                 "metric": c.metric, "unit": c.unit, "paper_value": c.shown_paper_value,
                                 "target": c.value, "value": None, "status": status,
                                 "direction": c.direction, "tolerance": c.tolerance, "dataset": c.dataset,
-                                "split": c.split, "note": note})
+                                "split": c.split, "note": note, "finding": c.finding, "learned": c.is_learned,
+                                "margin": c.margin})
     if missing:
         df = pd.concat([df, pd.DataFrame(missing)], ignore_index=True)
     for col in COLUMNS:
         if col not in df:
             df[col] = None
+    df["controls"] = df["controls"].map(lambda c: c if isinstance(c, dict) else {})
+    df["best_control"] = [_best_control(c, d) for c, d in zip(df["controls"], df["direction"])]
+    # the paper's number only where dataset and protocol match; elsewhere it is context, not a target
+    other = ~df["kind"].isin(COMPARABLE_KINDS)
+    df.loc[other, "paper_reference"] = df.loc[other, "paper_value"]
+    df.loc[other, "paper_value"] = None
     df["status"] = pd.Categorical(df["status"], STATUS_ORDER, ordered=True)
     df = df.sort_values(["paper", "status", "claim_id"], kind="stable").reset_index(drop=True)
     return df, meta
+
+
+def _best_control(controls: dict, direction) -> str | None:
+    """'name value' of the strongest control (the one hardest to beat), or None."""
+    vals = {k: float(v) for k, v in (controls or {}).items() if not _nan(v)}
+    if not vals:
+        return None
+    k = (max if direction == "higher" else min)(vals, key=vals.get)
+    return f"{k} {_fmt(vals[k])}"
+
+
+def _controls_text(controls: dict) -> str:
+    return ", ".join(f"{k} {_fmt(v)}" for k, v in (controls or {}).items()) or "–"
 
 
 def _resolve_baseline(baseline: str, results_root: Path | None) -> pd.DataFrame:
@@ -133,7 +166,52 @@ def summary_table(df: pd.DataFrame, width: int = 44) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plots(df: pd.DataFrame, out: Path) -> list[str]:
+def _calibrations(meta: dict) -> dict:
+    """paper -> {claim id -> ClaimCalibration} from the suites' calibration records."""
+    suites_dir = Path(meta.get("suites_dir", "suites"))
+    out = {}
+    for paper in meta.get("papers") or []:
+        try:
+            out[paper] = load_calibration(suites_dir / paper)
+        except ValueError:   # a malformed record is the calibration test's business, not the report's
+            out[paper] = {}
+    return out
+
+
+def _band(cal) -> str:
+    if cal is None:
+        return "–"
+    ctl = "; ".join(f"{k} {_fmt(min(v))}–{_fmt(max(v))}" for k, v in cal.controls.items())
+    text = f"{_fmt(min(cal.value))}–{_fmt(max(cal.value))}"
+    if cal.than is not None:
+        text += f" vs {_fmt(min(cal.than))}–{_fmt(max(cal.than))}"
+    return f"{text} ({len(cal.seeds)} seeds)" + (f"; {ctl}" if ctl else "")
+
+
+def findings_table(df: pd.DataFrame, cals: dict) -> pd.DataFrame:
+    """Per paper: the learned smoke findings (method vs controls, calibration band, verdict), then
+    the full-tier paper claims (status beside the paper's number)."""
+    rows = []
+    for _, r in df.iterrows():
+        learned = r["learned"] if r["learned"] is not None and not _nan(r["learned"]) else \
+            r["kind"] in ("paper", "proxy", "relative")
+        if not learned or str(r["status"]) == "not checked" or r["kind"] not in ("proxy", "relative", "paper"):
+            continue
+        result = _fmt(r["value"])
+        if r["kind"] == "relative" and not _nan(r["than"]):
+            result += f" vs {_fmt(r['than'])}"
+        cal = cals.get(r["paper"], {}).get(r["claim_id"])
+        finding = r["finding"] if isinstance(r["finding"], str) and r["finding"] else r["claim_id"]
+        rows.append({"paper": r["paper"], "finding": finding, "claim_id": r["claim_id"],
+                     "tier": r["tier"], "result": result if r["value"] is not None else "–",
+                     "controls": _controls_text(r["controls"]), "calibration": _band(cal) if r["tier"] == "smoke"
+                     else "–", "verdict": str(r["status"]),
+                     "paper_value": _fmt(r["paper_value"]) if r["kind"] == "paper" else "(proxy: not comparable)"})
+    return pd.DataFrame(rows, columns=["paper", "finding", "claim_id", "tier", "result", "controls", "calibration",
+                                       "verdict", "paper_value"])
+
+
+def _plots(df: pd.DataFrame, out: Path, cals: dict) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -152,23 +230,53 @@ def _plots(df: pd.DataFrame, out: Path) -> list[str]:
         fig.savefig(out / "status_overview.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         made.append("status_overview.png")
-    # paper vs reproduced, per metric, for claims with a numeric paper value and a measurement
-    num = df[pd.to_numeric(df["paper_value"], errors="coerce").notna() & pd.to_numeric(df["value"], errors="coerce").notna()]
-    for metric, g in num.groupby("metric"):
-        fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(g) + 2), 3))
-        x = range(len(g))
-        pv, mv = pd.to_numeric(g["paper_value"]).values, pd.to_numeric(g["value"]).values
-        ax.bar([i - 0.2 for i in x], pv, 0.4, label="paper", color="#90a4ae")
-        ax.bar([i + 0.2 for i in x], mv, 0.4, label="reproduced",
-               color=[STATUS_COLORS.get(str(s), "#333") for s in g["status"]])
-        ax.set_xticks(list(x), [f"{p}\n{c[:22]}" for p, c in zip(g["paper"], g["claim_id"])], fontsize=6)
-        ax.set_title(f"{metric}: paper vs reproduced"), ax.legend(fontsize=7)
-        if (pv > 0).all() and (mv > 0).all() and max(pv.max(), mv.max()) / max(1e-12, min(pv.min(), mv.min())) > 1e3:
-            ax.set_yscale("log")
-        name = f"metric_{''.join(ch if ch.isalnum() else '_' for ch in metric)}.png"
+    # smoke claims, one figure per paper: this run's method and controls, with the calibration's seed range
+    measured = df[pd.to_numeric(df["value"], errors="coerce").notna()]
+    for paper, g in measured.groupby("paper"):
+        g = g[g["controls"].map(bool) | g["kind"].eq("relative")]
+        if g.empty:
+            continue
+        ncol = min(4, len(g))
+        nrow = math.ceil(len(g) / ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.6 * nrow), squeeze=False)
+        for ax, (_, r) in zip(axes.flat, g.iterrows()):
+            cal = cals.get(paper, {}).get(r["claim_id"])
+            names, vals, bands = ["method"], [float(r["value"])], [cal.value if cal else None]
+            if r["kind"] == "relative" and not _nan(r["than"]):
+                names.append("compared"), vals.append(float(r["than"])), bands.append(cal.than if cal else None)
+            for k, v in r["controls"].items():
+                names.append(k), vals.append(float(v)), bands.append(cal.controls.get(k) if cal else None)
+            colors = [STATUS_COLORS.get(str(r["status"]), "#333")] + ["#90a4ae"] * (len(names) - 1)
+            ax.bar(range(len(names)), vals, color=colors)
+            for i, b in enumerate(bands):
+                if b:
+                    ax.errorbar(i, (min(b) + max(b)) / 2, yerr=(max(b) - min(b)) / 2, color="k", capsize=3, lw=1)
+            if r["kind"] == "proxy" and not _nan(r["target"]):
+                ax.axhline(float(r["target"]), color="#c62828", ls="--", lw=1)
+            ax.set_xticks(range(len(names)), [n[:12] for n in names], fontsize=6, rotation=30)
+            ax.set_title(r["claim_id"][:34], fontsize=7)
+            ax.tick_params(axis="y", labelsize=6)
+        for ax in list(axes.flat)[len(g):]:
+            ax.axis("off")
+        fig.suptitle(f"{paper}: method vs controls (this run; bars: calibration seed range; dashed: floor)", fontsize=8)
+        fig.tight_layout()
+        name = f"controls_{paper}.png"
         fig.savefig(out / name, dpi=90, bbox_inches="tight")
         plt.close(fig)
         made.append(name)
+    # paper vs reproduced: full-tier claims only (the same dataset and protocol)
+    full = measured[measured["kind"].eq("paper") & pd.to_numeric(measured["paper_value"], errors="coerce").notna()]
+    if not full.empty:
+        fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(full) + 2), 3))
+        x = range(len(full))
+        ax.bar([i - 0.2 for i in x], pd.to_numeric(full["paper_value"]).values, 0.4, label="paper", color="#90a4ae")
+        ax.bar([i + 0.2 for i in x], pd.to_numeric(full["value"]).values, 0.4, label="reproduced",
+               color=[STATUS_COLORS.get(str(s), "#333") for s in full["status"]])
+        ax.set_xticks(list(x), [f"{p}\n{c[:22]}" for p, c in zip(full["paper"], full["claim_id"])], fontsize=6)
+        ax.set_title("full tier: paper vs reproduced"), ax.legend(fontsize=7)
+        fig.savefig(out / "full_tier_paper_vs_reproduced.png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        made.append("full_tier_paper_vs_reproduced.png")
     return made
 
 
@@ -180,9 +288,13 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, baselin
     df, meta = load_frame(run_dir)
     if baseline:
         df = flag_regressions(df, _resolve_baseline(baseline, Path(results_root) if results_root else run_dir.parent))
-    _atomic_write(out / "results.csv", df.to_csv(index=False))
+    csv = df.copy()
+    csv["controls"] = csv["controls"].map(lambda c: json.dumps(c, sort_keys=True) if c else "")
+    _atomic_write(out / "results.csv", csv.to_csv(index=False))
     (out / "summary.txt").write_text(summary_table(df))
-    plots = _plots(df, out)
+    cals = _calibrations(meta)
+    plots = _plots(df, out, cals)
+    table = findings_table(df, cals)
     figures = sorted((run_dir / "figures").rglob("*.png")) if (run_dir / "figures").exists() else []
     fig_rel = []
     for f in figures:
@@ -190,8 +302,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, baselin
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_bytes(f.read_bytes())
         fig_rel.append(str(dst.relative_to(out)))
-    _atomic_write(out / "report.md", _markdown(df, meta, plots, fig_rel))
-    _atomic_write(out / "report.html", _html(df, meta, plots, fig_rel))
+    _atomic_write(out / "report.md", _markdown(df, meta, plots, fig_rel, table))
+    _atomic_write(out / "report.html", _html(df, meta, plots, fig_rel, table))
     return out
 
 
@@ -201,44 +313,101 @@ def _atomic_write(path: Path, text: str):
     os.replace(tmp, path)
 
 
+def _learned(r) -> bool:
+    v = r.get("learned")
+    return bool(v) if v is not None and not _nan(v) else r.get("kind") in ("paper", "proxy", "relative")
+
+
 def _header(meta: dict, df: pd.DataFrame) -> list[str]:
     counts = df["status"].value_counts()
-    return [
+    learned = df[[_learned(r) for _, r in df.iterrows()]] if len(df) else df
+    facts = df.drop(learned.index)
+    lc, fc = learned["status"].value_counts(), facts["status"].value_counts()
+    bench = meta.get("benchmark")
+    lines = [
         f"run `{meta.get('run_id', '?')}` · git `{meta.get('git_sha', '?')}` · tier **{meta.get('tier', '?')}** · "
         f"seed {meta.get('seed', '?')} · device {meta.get('device', '?')} · {meta.get('wall_s', '?')} s · "
-        f"data root `{meta.get('data_root')}`",
+        f"data root `{meta.get('data_root')}`" + (" · **negative control: untrained models**"
+                                                  if meta.get("mode") == "untrained" else ""),
         "",
-        "status: " + ", ".join(f"{k} **{int(counts[k])}**" for k in STATUS_ORDER if counts.get(k, 0)),
+        "findings (learned claims): " + ", ".join(f"{k} **{int(lc[k])}**" for k in STATUS_ORDER if lc.get(k, 0)),
+        "",
+        "facts and checks (analytic, speed, metric and decoder sanity; not learned): "
+        + ", ".join(f"{k} **{int(fc[k])}**" for k in STATUS_ORDER if fc.get(k, 0)),
+        "",
+        "all claims: " + ", ".join(f"{k} **{int(counts[k])}**" for k in STATUS_ORDER if counts.get(k, 0)),
     ]
+    if bench:
+        from harness.bench import describe
+        lines += ["", describe(bench)]
+    return lines
 
 
 def _md_cell(v) -> str:
     return _fmt(v).replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown(df, meta, plots, figures) -> str:
+def _md_table(frame: pd.DataFrame, cols: list[str]) -> list[str]:
+    out = ["| " + " | ".join(c.replace("_", " ") for c in cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in frame.iterrows():
+        out.append("| " + " | ".join(_md_cell(r[c]) for c in cols) + " |")
+    return out
+
+
+def _negative_control(df: pd.DataFrame, meta: dict) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """In an untrained run: (learned claims that still pass = defects, non-learned claims that fail)."""
+    if meta.get("mode") != "untrained":
+        return None
+    measured = df[df["value"].notna()]
+    defects = measured[measured["status"].astype(str) == STATUS_UNTRAINED_PASSES]
+    broken = measured[measured["status"].astype(str).isin(["not reproduced", "reproduced (unexpectedly)"])]
+    return defects, broken
+
+
+FINDING_COLS = ["finding", "claim_id", "tier", "result", "controls", "calibration", "verdict", "paper_value"]
+DETAIL_COLS = ["claim_id", "kind", "tier", "metric", "paper_value", "target", "value", "than", "controls", "unit",
+               "status", "note"]
+
+
+def _markdown(df, meta, plots, figures, findings) -> str:
     out = ["# Reproduction report", ""] + _header(meta, df) + [""]
     if meta.get("exitstatus") not in (None, 0):
         out += [f"> pytest exit status {meta['exitstatus']}: some tests failed or the run was partial.", ""]
-    cols = ["claim_id", "kind", "tier", "metric", "paper_value", "target", "value", "unit", "status", "note"]
+    neg = _negative_control(df, meta)
+    if neg is not None:
+        defects, broken = neg
+        n_fail = int((df["status"].astype(str) == STATUS_UNTRAINED_FAILS).sum())
+        out += ["## Negative control", "",
+                f"Every model was left at its seeded initialisation. {n_fail} learned claims fail, as they must; "
+                f"**{len(defects)}** learned claims still pass (each a defect: its floor or controls cannot tell a "
+                f"trained model from an untrained one); {len(broken)} non-learned claims fail.", ""]
+        if len(defects):
+            out += _md_table(defects, ["paper", "claim_id", "value", "target", "controls", "note"]) + [""]
+        if len(broken):
+            out += _md_table(broken, ["paper", "claim_id", "value", "target", "status"]) + [""]
+    view = df.copy()
+    view["controls"] = view["controls"].map(_controls_text)
     has_base = "baseline" in df
-    if has_base:
-        cols.insert(7, "baseline")
-    for paper, g in df.groupby("paper", sort=True):
-        out += [f"## {paper}", "", "| " + " | ".join(c.replace("_", " ") for c in cols) + " |",
-                "|" + "---|" * len(cols)]
-        for _, r in g.iterrows():
-            cells = [_md_cell(r[c]) for c in cols]
-            if has_base and r.get("regression"):
-                cells[cols.index("status")] += " **REGRESSION**"
-            out.append("| " + " | ".join(cells) + " |")
-        figs = [f for f in figures if f.startswith(f"figures/{paper}/")]
-        out += [""] + [f"![{Path(f).stem}]({f})" for f in figs] + [""]
+    cols = DETAIL_COLS[:7] + (["baseline"] if has_base else []) + DETAIL_COLS[7:]
+    for paper, g in view.groupby("paper", sort=True):
+        out += [f"## {paper}", ""]
+        f = findings[findings["paper"] == paper]
+        if len(f):
+            out += ["Findings: the smoke result beside its controls (same run, same code) and the calibration "
+                    "band over seeds; full-tier claims beside the paper's number.", ""]
+            out += _md_table(f, FINDING_COLS) + [""]
+        out += ["All claims:", ""]
+        g = g.copy()
+        if has_base:
+            g["status"] = [f"{s} **REGRESSION**" if reg else str(s) for s, reg in zip(g["status"], g["regression"])]
+        out += _md_table(g, cols)
+        figs = [x for x in figures if x.startswith(f"figures/{paper}/")]
+        out += [""] + [f"![{Path(x).stem}]({x})" for x in figs] + [""]
     out += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     return "\n".join(out)
 
 
-def _html(df, meta, plots, figures) -> str:
+def _html(df, meta, plots, figures, findings) -> str:
     def color(s):
         return f"color:{STATUS_COLORS.get(str(s), '#000')};font-weight:600"
     parts = ["<!doctype html><meta charset='utf-8'><title>Reproduction report</title>",
@@ -246,16 +415,28 @@ def _html(df, meta, plots, figures) -> str:
              "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:560px;margin:4px}</style>",
              "<h1>Reproduction report</h1>"]
     parts += [f"<p>{html.escape(line).replace('**', '')}</p>" for line in _header(meta, df) if line]
-    cols = [c for c in ["claim_id", "kind", "tier", "metric", "paper_value", "target", "value", "baseline",
-                        "unit", "status", "regression", "note"] if c in df]
+    neg = _negative_control(df, meta)
+    if neg is not None:
+        defects, broken = neg
+        parts += ["<h2>Negative control</h2>", f"<p>{len(defects)} learned claims pass with untrained models "
+                  f"(defects); {len(broken)} non-learned claims fail.</p>"]
+        if len(defects):
+            parts.append(defects[["paper", "claim_id", "value", "target"]].to_html(index=False))
+    cols = [c for c in DETAIL_COLS[:7] + ["baseline"] + DETAIL_COLS[7:] + ["regression"] if c in df]
     for paper, g in df.groupby("paper", sort=True):
+        parts += [f"<h2>{html.escape(paper)}</h2>"]
+        f = findings[findings["paper"] == paper]
+        if len(f):
+            fv = f[FINDING_COLS].copy()
+            parts += ["<h3>Findings</h3>", fv.style.map(color, subset=["verdict"]).hide(axis="index").to_html(),
+                      "<h3>All claims</h3>"]
         view = g[cols].copy()
-        for c in ("paper_value", "target", "value", "baseline"):
+        view["controls"] = view["controls"].map(_controls_text)
+        for c in ("paper_value", "target", "value", "than", "baseline"):
             if c in view:
                 view[c] = view[c].map(_fmt)
         view["status"] = view["status"].astype(str)
-        styler = view.style.map(color, subset=["status"]).hide(axis="index")
-        parts += [f"<h2>{html.escape(paper)}</h2>", styler.to_html()]
-        parts += [f"<img src='{html.escape(f)}'>" for f in figures if f.startswith(f"figures/{paper}/")]
+        parts.append(view.style.map(color, subset=["status"]).hide(axis="index").to_html())
+        parts += [f"<img src='{html.escape(x)}'>" for x in figures if x.startswith(f"figures/{paper}/")]
     parts += ["<h2>Plots</h2>"] + [f"<img src='{html.escape(p)}'>" for p in plots]
     return "\n".join(parts)

@@ -55,6 +55,15 @@ def test_loads_valid_file(tmp_path):
     (('direction = "lower"', 'direction = "equal"'), "claim 'gap_beats_gmp': field 'direction' must be higher or lower"),
     (('[paper]\nid = "demo"', '[paper]\nname = "demo"'), "missing [paper] table"),
     (('kind = "proxy"\ntier = "smoke"', 'kind = "paper"\ntier = "smoke"'), "field 'tier' must be 'full' for paper claims"),
+    (('value = 0.8', 'value = nan'), "claim 'acc': field 'value' must be a finite number, got nan"),
+    (('tolerance = 0.05', 'tolerance = inf'), "claim 'acc': field 'tolerance' must be a finite number"),
+    (('tolerance = 0.05', 'tolerance = 0.05\nmargin = -1'), "claim 'acc': field 'margin' must be >= 0"),
+    (('tolerance = 0.05', 'tolerance = 0.05\ncontrols = "untrained"'), "claim 'acc': field 'controls' must be list"),
+    (('tolerance = 0.05', 'tolerance = 0.05\ncontrols = ["a", "a"]'), "claim 'acc': field 'controls' must be a list of distinct"),
+    (('tolerance = 0.05', 'tolerance = 0.05\ncontrols = [1]'), "claim 'acc': field 'controls' must be a list of distinct"),
+    (('direction = "higher"', 'direction = "equal"\ncontrols = ["chance"]'), "claim 'acc': field 'controls' needs direction"),
+    (('tolerance = 0.05', 'tolerance = 0.05\nlearned = "yes"'), "claim 'acc': field 'learned' must be bool"),
+    (('title = "Demo"', 'title = "Demo"\nyear = 2016'), "unknown key(s) ['year'] in [paper]"),
 ])
 def test_rejects_malformed_claims_naming_file_claim_and_field(tmp_path, edit, expect):
     p = write(tmp_path, GOOD.replace(*edit, 1))
@@ -95,3 +104,43 @@ def test_every_suite_claims_file_is_valid():
     assert "architectures" in papers
     for pc in papers.values():
         assert pc.path.parent.name == pc.paper, f"{pc.path}: [paper] id must equal the folder name"
+
+
+def test_claim_array_of_non_tables_is_rejected(tmp_path):
+    with pytest.raises(ClaimsError, match="claim #1 is a int, expected a table"):
+        load_claims(write(tmp_path, 'claim = [1, 2]\n[paper]\nid = "demo"\n'))
+
+
+def test_controls_must_all_be_beaten_by_the_margin(tmp_path):
+    text = GOOD.replace('tolerance = 0.05', 'tolerance = 0.05\ncontrols = ["untrained", "prior"]\nmargin = 0.1')
+    c = load_claims(write(tmp_path, text))["acc"]
+    assert c.controls == ("untrained", "prior") and c.margin == 0.1 and c.is_learned
+    assert c.controls_not_beaten(0.9, {"untrained": 0.1, "prior": 0.75}) == []
+    assert c.controls_not_beaten(0.9, {"untrained": 0.1, "prior": 0.85}) == ["prior"]     # within the margin
+    assert c.controls_not_beaten(float("nan"), {"untrained": 0.1, "prior": 0.0}) == ["untrained", "prior"]
+    low = load_claims(write(tmp_path, GOOD))["gap_beats_gmp"]
+    assert low.beats(0.2, 0.3, 0.0) and not low.beats(0.3, 0.3, 0.0)    # lower is better; ties lose
+
+
+def test_learned_defaults_by_kind(tmp_path):
+    pc = load_claims(write(tmp_path, GOOD + '''
+[[claim]]
+id = "params"
+kind = "exact"
+tier = "smoke"
+metric = "parameters"
+value = 1
+direction = "equal"
+source = "notes"
+
+[[claim]]
+id = "sanity"
+kind = "relative"
+tier = "smoke"
+metric = "loglik"
+direction = "higher"
+source = "decoder"
+learned = false
+'''))
+    assert pc["acc"].is_learned and pc["gap_beats_gmp"].is_learned
+    assert not pc["params"].is_learned and not pc["sanity"].is_learned

@@ -229,3 +229,100 @@ def test_b(claim):
     runs = list((project.path / "reports/out/runs").iterdir())
     assert len(runs) == 1 and {r["claim_id"] for r in rows(project)} == {"params", "ordering"}
     res.stdout.fnmatch_lines(["*reproduction summary*", "report: *report.md*"])
+
+
+CONTROLLED = '''
+[[claim]]
+id = "learned_floor"
+kind = "proxy"
+tier = "smoke"
+metric = "accuracy"
+value = 0.6
+direction = "higher"
+source = "Table 1"
+note = "floor from calibration.json"
+controls = ["untrained", "prior"]
+margin = 0.05
+
+[[claim]]
+id = "seedy"
+kind = "relative"
+tier = "smoke"
+metric = "error"
+direction = "lower"
+source = "Table 4"
+asserted = false
+controls = ["untrained"]
+'''
+
+
+@pytest.fixture
+def controlled(project):
+    path = project.path / "suites" / "demo" / "claims.toml"
+    path.write_text(path.read_text() + CONTROLLED)
+    return project
+
+
+def test_controls_are_required_measured_and_beaten(controlled):
+    write_tests(controlled, '''
+def test_beats(claim):
+    claim("learned_floor", 0.9, controls={"untrained": 0.1, "prior": 0.5})
+
+def test_prior_within_margin(claim):
+    claim("learned_floor", 0.9, controls={"untrained": 0.1, "prior": 0.88})
+
+def test_missing_control(claim):
+    claim("learned_floor", 0.9, controls={"untrained": 0.1})
+
+def test_undeclared_control(claim):
+    claim("params", 760, controls={"chance": 1})
+''')
+    res = controlled.runpytest("suites")
+    res.assert_outcomes(passed=1, failed=3)
+    res.stdout.fnmatch_lines(["*claim 'learned_floor' not reproduced*prior 0.88 NOT BEATEN*"])
+    assert "did not measure ['prior']" in res.stdout.str()
+    assert "passed undeclared ['chance']" in res.stdout.str()
+    row = [r for r in rows(controlled) if r["status"] == "reproduced"][0]
+    assert row["controls"] == {"untrained": 0.1, "prior": 0.5} and row["learned"] is True
+    csv = (controlled.path / "reports" / "out" / "latest" / "results.csv").read_text()
+    assert '""prior"": 0.5' in csv and "best_control" in csv
+
+
+def test_untrained_run_inverts_learned_verdicts_only(controlled):
+    write_tests(controlled, '''
+from reference_impls.common import untrained_mode
+
+def test_learned_fails_untrained(claim):
+    assert untrained_mode()
+    claim("learned_floor", 0.1, controls={"untrained": 0.1, "prior": 0.5})   # an untrained model: fails
+
+def test_fact_still_holds(claim):
+    claim("params", 760)
+
+def test_learned_still_passes(claim):
+    claim("learned_floor", 0.9, controls={"untrained": 0.1, "prior": 0.5})   # a defect
+''')
+    res = controlled.runpytest("suites", "--untrained")
+    res.assert_outcomes(passed=2, failed=1)
+    res.stdout.fnmatch_lines(["*passes untrained (defect)*cannot tell a trained model from an untrained one*"])
+    assert {r["run_mode"] for r in rows(controlled)} == {"untrained"}
+    md = (controlled.path / "reports" / "out" / "latest-untrained" / "report.md").read_text()
+    assert "## Negative control" in md and "**1** learned claims still pass" in md
+    assert not (controlled.path / "reports" / "out" / "latest").exists()   # the trained run's report is untouched
+    import os
+    assert os.environ.get("REPRO_UNTRAINED") in (None, "", "0")   # the flag does not leak out of the run
+
+
+def test_unasserted_claim_with_mixed_calibration_is_reported_as_mixed(controlled):
+    record = {"paper": "demo", "claims": {"seedy": {"seeds": [0, 1, 2], "value": [0.2, 0.4, 0.25],
+                                                    "than": [0.3, 0.3, 0.3], "controls": {"untrained": [0.9] * 3}}}}
+    (controlled.path / "suites" / "demo" / "calibration.json").write_text(json.dumps(record))
+    write_tests(controlled, '''
+def test_seedy(claim):
+    claim("seedy", 0.35, than=0.3, controls={"untrained": 0.9})
+''')
+    res = controlled.runpytest("suites")
+    res.assert_outcomes(passed=1)
+    (row,) = rows(controlled)
+    assert row["status"] == "mixed" and "2/3 calibration seeds favour the paper" in row["note"]
+    assert "seed 1: 0.4 vs 0.3" in row["note"]
