@@ -1,19 +1,29 @@
 """Object-detection scores: PASCAL VOC average precision and COCO mAP.
 
-VOC (the devkit's `VOCevaldet`, as ported in py-faster-rcnn's `voc_eval.py`):
-- per class, detections are sorted by score (highest first); each is matched to the unmatched
-  ground-truth box of its image with the largest IoU; IoU > 0.5 makes it a true positive, a second
-  hit on an already matched box is a false positive (a duplicate);
+VOC: the official devkit's `VOCevaldet.m` / `VOCap.m` (the default, `rule="devkit"`), or the
+port in py-faster-rcnn's `voc_eval.py` (`rule="py-faster-rcnn"`), which differs in one place:
+- per class, detections are sorted by score, highest first, stably: ties keep their order in the
+  input (a comp4 file's line order; in memory, the order of the predictions dict and of each
+  image's boxes), as MATLAB's `sort` does; each is matched to the ground-truth box of its image
+  with the largest IoU; a true positive needs IoU >= 0.5 under the devkit (`ovmax >= minoverlap`)
+  and IoU > 0.5 under py-faster-rcnn (`ovmax > ovthresh`); a second hit on an already matched box
+  is a false positive (a duplicate);
 - ground truth marked "difficult" is ignored: it does not count as a positive, and a detection
   whose best match is a difficult box is neither a TP nor an FP;
 - boxes are inclusive pixel coordinates (x1 - x0 + 1 is the width), as in VOC XML; pass
   `inclusive=False` for half-open [x0, x1) boxes (the synthetic scenes);
 - AP: VOC 2007's 11-point interpolation (`use_07=True`: mean over recall r in {0, 0.1, ..., 1} of
-  the max precision at recall >= r) or VOC 2010+'s area under the monotone precision envelope.
+  the max precision at recall >= r, with the thresholds MATLAB's `0:0.1:1` produces -- 0.6 and
+  0.7 exactly, where `np.arange` gives 0.6000000000000001) or VOC 2010+'s area under the
+  monotone precision envelope.
 - a class with no (non-difficult) positives has AP nan and is left out of the mAP.
 
 COCO: pycocotools' COCOeval (bbox), the 12 standard numbers: AP, AP50, AP75, AP_small/medium/large,
-AR1, AR10, AR100, AR_small/medium/large. `coco_evaluate` takes file paths or in-memory dicts.
+AR1, AR10, AR100, AR_small/medium/large. `coco_evaluate` takes file paths or in-memory dicts and
+never modifies the caller's (pycocotools writes into them). `to_coco` turns VOC "difficult"
+objects into `iscrowd = 1` regions, the only ignore flag pycocotools honours (it overwrites
+`ignore` from `iscrowd`): a detection matched to one counts neither as TP nor FP, with COCO's
+crowd overlap (intersection over the detection's area).
 
 Malformed detections (NaN coordinates or scores, x1 < x0 or y1 < y0) raise `DetectionError`
 naming the offending entry; an empty detection list is valid (AP 0 where there are positives).
@@ -57,12 +67,25 @@ class GroundTruth:
 
 
 # ----------------------------------------------------------------------------- VOC
+RULES = ("devkit", "py-faster-rcnn")
+
+
+def matlab_colon(a: float, step: float, b: float) -> np.ndarray:
+    """MATLAB's `a:step:b`: the first half counted up from a, the second half down from b, so the
+    last value is b exactly (0:0.1:1 holds 0.6 and 0.7, where np.arange holds 0.6000000000000001)."""
+    n = int(round((b - a) / step))
+    return np.array([a + k * step if 2 * k <= n else b - (n - k) * step for k in range(n + 1)])
+
+
+VOC07_RECALLS = matlab_colon(0.0, 0.1, 1.0)
+
+
 def voc_ap(rec: np.ndarray, prec: np.ndarray, use_07: bool = True) -> float:
-    """AP from a recall/precision curve (the devkit's `VOCap` / py-faster-rcnn's `voc_ap`)."""
+    """AP from a recall/precision curve (the devkit's `VOCevaldet` 11-point loop / `VOCap`)."""
     rec, prec = np.asarray(rec, np.float64), np.asarray(prec, np.float64)
     if use_07:
         ap = 0.0
-        for t in np.arange(0.0, 1.1, 0.1):
+        for t in VOC07_RECALLS:
             p = np.max(prec[rec >= t]) if np.any(rec >= t) else 0.0
             ap += p / 11.0
         return float(ap)
@@ -101,9 +124,13 @@ def iou_matrix(a: np.ndarray, b: np.ndarray, inclusive: bool = True) -> np.ndarr
 
 
 def voc_eval_class(dets: Sequence[tuple], gts: dict, cls: int, iou_thresh: float = 0.5,
-                   use_07: bool = True, inclusive: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
-    """AP of one class. `dets`: (image_id, score, box) of this class; `gts`: image_id -> GroundTruth.
-    Returns (ap, recall, precision); ap is nan when the class has no non-difficult positives."""
+                   use_07: bool = True, inclusive: bool = True,
+                   rule: str = "devkit") -> tuple[float, np.ndarray, np.ndarray]:
+    """AP of one class. `dets`: (image_id, score, box) of this class, in file order (ties keep it);
+    `gts`: image_id -> GroundTruth. Returns (ap, recall, precision); ap is nan when the class has
+    no non-difficult positives. `rule`: "devkit" (IoU >= thresh) or "py-faster-rcnn" (IoU > thresh)."""
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     gt_boxes, gt_diff, used = {}, {}, {}
     npos = 0
     for img, g in gts.items():
@@ -137,7 +164,7 @@ def voc_eval_class(dets: Sequence[tuple], gts: dict, cls: int, iou_thresh: float
     tp, fp = np.zeros(len(order)), np.zeros(len(order))
     for k, j in enumerate(order):
         img, jmax = ids[j], best_j[j]
-        if best_ov[j] > iou_thresh:
+        if best_ov[j] >= iou_thresh if rule == "devkit" else best_ov[j] > iou_thresh:
             if gt_diff[img][jmax]:
                 continue
             if not used[img][jmax]:
@@ -155,10 +182,12 @@ def voc_eval_class(dets: Sequence[tuple], gts: dict, cls: int, iou_thresh: float
 
 
 def voc_evaluate(predictions: dict, gts: dict, num_classes: int, iou_thresh: float = 0.5,
-                 use_07: bool = True, inclusive: bool = True, class_names: Sequence[str] | None = None) -> dict:
+                 use_07: bool = True, inclusive: bool = True, class_names: Sequence[str] | None = None,
+                 rule: str = "devkit") -> dict:
     """mAP over classes. `predictions`: image_id -> dict(boxes (K,4), scores (K,), labels (K,));
     `gts`: image_id -> GroundTruth. Returns {"mAP", "AP": {class: ap}, "mAP_07", "mAP_area"}; mAP (the
-    `use_07` rule) is the mean over classes with positives (nan if none has any)."""
+    `use_07` rule) is the mean over classes with positives (nan if none has any). Tied scores keep
+    the order of `predictions` (images in dict order, boxes in array order)."""
     per_class: dict[int, list] = {c: [] for c in range(num_classes)}
     for img, p in predictions.items():
         boxes = _check_boxes(p["boxes"], f"image {img!r} detections")
@@ -169,10 +198,18 @@ def voc_evaluate(predictions: dict, gts: dict, num_classes: int, iou_thresh: flo
             if not 0 <= int(l) < num_classes:
                 raise DetectionError(f"image {img!r}: label {int(l)} outside 0..{num_classes - 1}")
             per_class[int(l)].append((img, float(s), b))
+    return voc_evaluate_classes(per_class, gts, num_classes, iou_thresh, use_07, inclusive, class_names, rule)
+
+
+def voc_evaluate_classes(per_class: dict, gts: dict, num_classes: int, iou_thresh: float = 0.5,
+                         use_07: bool = True, inclusive: bool = True, class_names: Sequence[str] | None = None,
+                         rule: str = "devkit") -> dict:
+    """`voc_evaluate` from per-class detection lists (class -> [(image_id, score, box)] in file
+    order, as `read_voc_dets` returns them): the devkit's own input shape."""
     aps, other = {}, {}
     for c in range(num_classes):
         name = class_names[c] if class_names else c
-        ap, rec, prec = voc_eval_class(per_class[c], gts, c, iou_thresh, use_07, inclusive)
+        ap, rec, prec = voc_eval_class(per_class.get(c, []), gts, c, iou_thresh, use_07, inclusive, rule)
         aps[name] = ap
         other[name] = voc_ap(rec, prec, not use_07) if len(rec) else ap
     def mean(d):
@@ -202,8 +239,9 @@ def coco_evaluate(annotations, results, iou_type: str = "bbox", img_ids: Iterabl
     An empty results list gives all-zero AP (pycocotools itself refuses an empty list)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
-    gt_dict = _load_json(annotations, "annotations")
-    res = _load_json(results, "results")
+    import copy
+    gt_dict = copy.deepcopy(_load_json(annotations, "annotations"))   # pycocotools writes into both
+    res = copy.deepcopy(_load_json(results, "results"))
     where = f"{results}: " if isinstance(results, (str, Path)) else ""
     if not isinstance(res, list):
         raise DetectionError(f"{where}results must be a list of {{image_id, category_id, bbox, score}}")
@@ -232,7 +270,8 @@ def coco_evaluate(annotations, results, iou_type: str = "bbox", img_ids: Iterabl
 def to_coco(predictions: dict, gts: dict, num_classes: int, image_sizes: dict | None = None,
             inclusive: bool = False) -> tuple[dict, list]:
     """In-memory COCO ground truth and results from per-image dicts (integer image ids).
-    Boxes [x0,y0,x1,y1] become [x, y, w, h]; difficult objects become iscrowd=0 `ignore` regions."""
+    Boxes [x0,y0,x1,y1] become [x, y, w, h]; difficult objects become `iscrowd = 1` regions, which
+    pycocotools ignores (a detection matched to one is neither TP nor FP; see the module docstring)."""
     e = 1.0 if inclusive else 0.0
     images, anns = [], []
     for img, g in gts.items():
@@ -243,7 +282,7 @@ def to_coco(predictions: dict, gts: dict, num_classes: int, image_sizes: dict | 
             bw, bh = b[2] - b[0] + e, b[3] - b[1] + e
             anns.append({"id": len(anns) + 1, "image_id": int(img), "category_id": int(l) + 1,
                          "bbox": [float(b[0]), float(b[1]), float(bw), float(bh)], "area": float(bw * bh),
-                         "iscrowd": 0, "ignore": int(d)})
+                         "iscrowd": int(d)})
     gt = {"images": images, "annotations": anns,
           "categories": [{"id": c + 1, "name": str(c)} for c in range(num_classes)]}
     res = []
@@ -257,13 +296,14 @@ def to_coco(predictions: dict, gts: dict, num_classes: int, image_sizes: dict | 
 
 # ----------------------------------------------------------------------------- command line
 def read_voc_dets(dets_dir: Path, split: str, classes: Sequence[str]) -> dict:
-    """The devkit's comp4 files -> image_id -> {boxes, scores, labels}. A missing class file means
-    no detections of that class."""
-    preds: dict = {}
+    """The devkit's comp4 files -> class index -> [(image_id, score, box)] in each file's line order
+    (the order the devkit breaks score ties by). A missing class file means no detections of that class."""
+    per_class: dict = {}
     for c, name in enumerate(classes):
         f = Path(dets_dir) / f"comp4_det_{split}_{name}.txt"
         if not f.exists():
             continue
+        dets = per_class.setdefault(c, [])
         for ln, line in enumerate(f.read_text().splitlines(), 1):
             parts = line.split()
             if not parts:
@@ -278,10 +318,8 @@ def read_voc_dets(dets_dir: Path, split: str, classes: Sequence[str]) -> dict:
                 raise DetectionError(f"{f}:{ln}: non-finite score or coordinate in {line!r}")
             if box[2] < box[0] or box[3] < box[1]:
                 raise DetectionError(f"{f}:{ln}: negative width or height (x1 < x0 or y1 < y0) in {line!r}")
-            p = preds.setdefault(parts[0], {"boxes": [], "scores": [], "labels": []})
-            p["boxes"].append(box), p["scores"].append(score), p["labels"].append(c)
-    return {k: {"boxes": np.array(v["boxes"]).reshape(-1, 4), "scores": np.array(v["scores"]),
-                "labels": np.array(v["labels"])} for k, v in preds.items()}
+            dets.append((parts[0], score, np.array(box, np.float64)))
+    return per_class
 
 
 def format_table(scores: dict) -> str:
@@ -307,6 +345,8 @@ def main(argv=None) -> int:
     g = v.add_mutually_exclusive_group()
     g.add_argument("--use-07", dest="use_07", action="store_true", default=True, help="11-point AP (default)")
     g.add_argument("--area", dest="use_07", action="store_false", help="VOC2010+ area under the curve")
+    v.add_argument("--rule", choices=RULES, default="devkit",
+                   help="overlap rule: the official devkit's IoU >= 0.5 (default) or py-faster-rcnn's IoU > 0.5")
     v.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     from datasets import DataError, DataMissing
@@ -317,8 +357,9 @@ def main(argv=None) -> int:
             from datasets.voc_detection import VOC_CLASSES, read_voc_split
             recs = read_voc_split(Path(args.voc_dir), args.split)
             gts = {r["id"]: GroundTruth(r["boxes"], r["labels"], r["difficult"]) for r in recs}
-            preds = read_voc_dets(Path(args.dets_dir), args.split, VOC_CLASSES)
-            out = voc_evaluate(preds, gts, len(VOC_CLASSES), use_07=args.use_07, class_names=VOC_CLASSES)
+            per_class = read_voc_dets(Path(args.dets_dir), args.split, VOC_CLASSES)
+            out = voc_evaluate_classes(per_class, gts, len(VOC_CLASSES), use_07=args.use_07,
+                                       class_names=VOC_CLASSES, rule=args.rule)
     except (DetectionError, DataError, DataMissing) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from metrics.detection import (COCO_STAT_NAMES, DetectionError, GroundTruth, coco_evaluate, iou_matrix, main,
-                               to_coco, voc_ap, voc_evaluate)
+                               matlab_colon, to_coco, voc_ap, voc_evaluate)
 
 
 # ----------------------------------------------------------------------------- an independent VOC rule
@@ -21,10 +21,16 @@ def _iou(a, b, e):
     return inter / ((a[2] - a[0] + e) * (a[3] - a[1] + e) + (b[2] - b[0] + e) * (b[3] - b[1] + e) - inter)
 
 
-def reference_voc(preds, gts, num_classes, use_07, inclusive=True):
-    """Written from the devkit's description, pure python: greedy matching by descending score,
-    AP_07 = mean over 11 recall levels of max precision at recall >= t; AP_area = sum over true
-    positives of (1 / npos) * (max precision at or after that detection)."""
+# the 11 recall levels of VOCevaldet.m's `for t=0:0.1:1`, as MATLAB's colon computes them (first
+# half a + k*d, second half b - (n-k)*d), typed out: 0.30000000000000004 = 3*0.1, but 1 - 4*0.1 = 0.6
+DEVKIT_RECALLS = [0.0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+
+
+def reference_voc(preds, gts, num_classes, use_07, inclusive=True, rule="devkit"):
+    """Written from the devkit's description, pure python: greedy matching by descending score
+    (ties in input order, as MATLAB's stable sort), a hit at IoU >= 0.5 (devkit) or > 0.5
+    (py-faster-rcnn); AP_07 = mean over the 11 recall levels of max precision at recall >= t;
+    AP_area = sum over true positives of (1 / npos) * (max precision at or after that detection)."""
     e = 1.0 if inclusive else 0.0
     aps = []
     for c in range(num_classes):
@@ -42,7 +48,7 @@ def reference_voc(preds, gts, num_classes, use_07, inclusive=True):
                 o = _iou(b, g, e)
                 if o > best:
                     best, bj = o, j
-            if best > 0.5:
+            if best >= 0.5 if rule == "devkit" else best > 0.5:
                 if gt[img][bj][1]:
                     continue
                 flags.append(not taken[img][bj])
@@ -53,7 +59,7 @@ def reference_voc(preds, gts, num_classes, use_07, inclusive=True):
         prec = [tp[k] / (k + 1) for k in range(len(flags))]
         rec = [tp[k] / npos for k in range(len(flags))]
         if use_07:
-            ap = sum(max([p for p, r in zip(prec, rec) if r >= t], default=0.0) for t in np.linspace(0, 1, 11)) / 11
+            ap = sum(max([p for p, r in zip(prec, rec) if r >= t], default=0.0) for t in DEVKIT_RECALLS) / 11
         else:
             ap = sum(max(prec[k:]) / npos for k in range(len(flags)) if flags[k])
         aps.append(ap)
@@ -85,13 +91,69 @@ def random_case(rng, n_img=12, num_classes=3):
 
 @pytest.mark.parametrize("use_07", [True, False])
 @pytest.mark.parametrize("inclusive", [True, False])
-def test_voc_matches_independent_rule(use_07, inclusive):
+@pytest.mark.parametrize("rule", ["devkit", "py-faster-rcnn"])
+def test_voc_matches_independent_rule(use_07, inclusive, rule):
     rng = np.random.default_rng(123)
     for _ in range(40):
         preds, gts = random_case(rng)
-        got = voc_evaluate(preds, gts, 3, use_07=use_07, inclusive=inclusive)["mAP"]
-        want = reference_voc(preds, gts, 3, use_07, inclusive)
+        got = voc_evaluate(preds, gts, 3, use_07=use_07, inclusive=inclusive, rule=rule)["mAP"]
+        want = reference_voc(preds, gts, 3, use_07, inclusive, rule)
         assert (np.isnan(got) and np.isnan(want)) or got == pytest.approx(want, abs=1e-12)
+
+
+def test_matlab_colon_recall_levels():
+    assert matlab_colon(0.0, 0.1, 1.0).tolist() == DEVKIT_RECALLS
+    assert np.arange(0.0, 1.1, 0.1)[6] == 0.6000000000000001 != matlab_colon(0.0, 0.1, 1.0)[6]
+
+
+def _dog(*boxes):
+    return GroundTruth(np.array(boxes, float).reshape(-1, 4), np.zeros(len(boxes), int))
+
+
+def test_devkit_breaks_score_ties_in_file_order(tmp_path, capsys):
+    """Two images, one dog each at [10 10 50 50]; the file lists 000001 0.9 (hit), 000002 0.5 (hit),
+    000001 0.5 (miss). The devkit's stable sort keeps file order among the 0.5s: AP 1.0. Regrouping
+    by image (the old reader) put the miss before the second hit: 0.848 (07) / 0.833 (area)."""
+    lines = "000001 0.9 10 10 50 50\n000002 0.5 10 10 50 50\n000001 0.5 100 100 140 140\n"
+    voc = tmp_path / "VOC2007"
+    (voc / "Annotations").mkdir(parents=True), (voc / "ImageSets" / "Main").mkdir(parents=True)
+    (voc / "ImageSets" / "Main" / "test.txt").write_text("000001\n000002\n")
+    for img in ("000001", "000002"):
+        (voc / "Annotations" / f"{img}.xml").write_text(
+            "<annotation><size><width>200</width><height>200</height></size><object><name>dog</name>"
+            "<difficult>0</difficult><bndbox><xmin>10</xmin><ymin>10</ymin><xmax>50</xmax><ymax>50</ymax>"
+            "</bndbox></object></annotation>")
+    dets = tmp_path / "dets"
+    dets.mkdir()
+    (dets / "comp4_det_test_dog.txt").write_text(lines)
+    for flag in ("--use-07", "--area"):
+        assert main(["voc", str(voc), str(dets), "--json", flag]) == 0
+        assert json.loads(capsys.readouterr().out)["AP"]["dog"] == pytest.approx(1.0)
+    # in memory, ties keep the order of the predictions: the same detections listed image by image
+    gts = {"000001": _dog([10, 10, 50, 50]), "000002": _dog([10, 10, 50, 50])}
+    in_order = {"000002": {"boxes": np.array([[10, 10, 50, 50]]), "scores": np.array([0.5]), "labels": np.array([0])},
+                "000001": {"boxes": np.array([[10, 10, 50, 50], [100, 100, 140, 140]]),
+                           "scores": np.array([0.9, 0.5]), "labels": np.array([0, 0])}}
+    assert voc_evaluate(in_order, gts, 1)["mAP"] == pytest.approx(1.0)
+
+
+def test_devkit_counts_overlap_exactly_at_the_threshold():
+    """ground truth [0 0 9 9] (100 px), detection [0 0 19 9] (200 px): IoU exactly 0.5."""
+    gts = {"a": _dog([0, 0, 9, 9])}
+    det = {"a": {"boxes": np.array([[0, 0, 19, 9]]), "scores": np.array([1.0]), "labels": np.array([0])}}
+    assert voc_evaluate(det, gts, 1)["mAP"] == pytest.approx(1.0)                       # devkit: ovmax >= 0.5
+    assert voc_evaluate(det, gts, 1, rule="py-faster-rcnn")["mAP"] == 0.0               # voc_eval.py: > 0.5
+    with pytest.raises(ValueError, match="rule must be one of"):
+        voc_evaluate(det, gts, 1, rule="nope")
+
+
+def test_devkit_eleven_point_levels_include_recall_0_6():
+    """Five positives, three exact hits (recall 0.6 at precision 1): the devkit's levels 0..0.6 are
+    seven of eleven -> 7/11 = 0.636; np.arange's 0.6000000000000001 misses one -> 6/11 = 0.545."""
+    gts = {f"i{k}": _dog([0, 0, 9, 9]) for k in range(5)}
+    dets = {f"i{k}": {"boxes": np.array([[0, 0, 9, 9]]), "scores": np.array([1.0]), "labels": np.array([0])}
+            for k in range(3)}
+    assert voc_evaluate(dets, gts, 1, use_07=True)["mAP"] == pytest.approx(7 / 11)
 
 
 def test_both_ap_rules_from_one_call():
@@ -184,6 +246,19 @@ def test_coco_from_memory_and_degenerate():
         coco_evaluate(gt, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, -3, 4], "score": 0.5}])
     with pytest.raises(DetectionError, match="not finite"):
         coco_evaluate(gt, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, float("nan"), 4], "score": 0.5}])
+
+
+def test_difficult_objects_are_ignored_under_coco_too():
+    """A normal box [10 10 50 50] and a difficult one [60 60 90 90], one detection on the first:
+    the difficult object must not count as a missed positive (AP 1.0, not 0.505)."""
+    gts = {1: GroundTruth(np.array([[10, 10, 50, 50], [60, 60, 90, 90]]), np.array([0, 0]), np.array([False, True]))}
+    preds = {1: {"boxes": np.array([[10, 10, 50, 50]]), "scores": np.array([0.9]), "labels": np.array([0])}}
+    gt, res = to_coco(preds, gts, 1, image_sizes={1: (100, 100)})
+    before = json.dumps([gt, res], sort_keys=True)
+    s = coco_evaluate(gt, res)
+    assert s["AP"] == pytest.approx(1.0) and s["AP50"] == pytest.approx(1.0)
+    assert json.dumps([gt, res], sort_keys=True) == before          # the caller's dicts are left alone
+    assert voc_evaluate(preds, gts, 1)["mAP"] == pytest.approx(1.0)  # the VOC rule agrees
 
 
 def test_cli_coco_json(data_root, capsys):
