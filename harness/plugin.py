@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 from datasets import DataMissing
 
 from .calibration import load_calibration, status_of_unasserted
+from .history import DEFAULT_PATH, History, HistoryError
 from .claims import ClaimsError, load_claims
 from .results import (STATUS_FAIL, STATUS_KNOWN, STATUS_MIXED, STATUS_PASS, STATUS_RECORDED, STATUS_UNEXPECTED,
                       STATUS_UNTRAINED_FAILS, STATUS_UNTRAINED_PASSES, Recorder, git_sha, new_run_id)
@@ -47,6 +47,9 @@ def pytest_addoption(parser):
     g.addoption("--cache-dir", default=os.environ.get("REPRO_CACHE_DIR"),
                 help="checkpoint/feature cache (default $REPRO_CACHE_DIR or <rootdir>/.cache/repro)")
     g.addoption("--no-report", action="store_true", help="record results but build no report")
+    g.addoption("--history", default=os.environ.get("REPRO_HISTORY"),
+                help="history store every run is appended to: a SQLite path or any SQLAlchemy URL "
+                     "(default $REPRO_HISTORY or <rootdir>/reports/out/history.sqlite); 'off' disables it")
     g.addoption("--untrained", action="store_true",
                 help="negative control: every model keeps its seeded initialisation (nothing trained or cached); "
                      "the run passes when every learned claim fails and every other claim holds")
@@ -70,7 +73,8 @@ class _State:
         self.device = _pick_device(opt.device)
         worker = getattr(config, "workerinput", None)
         self.is_worker = worker is not None
-        self.run_id = worker["repro_run_id"] if worker else new_run_id() + ("-untrained" if self.untrained else "")
+        self.run_id = worker["repro_run_id"] if worker else (
+            os.environ.get("REPRO_RUN_ID") or new_run_id() + ("-untrained" if self.untrained else ""))
         results_dir = Path(opt.results_dir or self.root / "reports" / "out" / "runs")
         self.run_dir = results_dir / self.run_id
         self.recorder = None
@@ -432,10 +436,17 @@ def pytest_sessionfinish(session, exitstatus):
     tmp = state.run_dir / "run.json.tmp"
     tmp.write_text(json.dumps(meta, indent=1))
     os.replace(tmp, state.run_dir / "run.json")
+    where = session.config.option.history
+    if where != "off":
+        from .results import read_results
+        try:
+            History(where or state.root / DEFAULT_PATH).append_run(meta, read_results(state.run_dir))
+        except HistoryError as e:   # the run's results are on disk; say why the history missed them
+            state.history_error = str(e)
     state.report_dir = None
     if session.config.option.no_report:
         return
-    from reports.build import build_report
+    from reports.build import build_report, publish
     try:
         out = build_report(state.run_dir, baseline=session.config.option.baseline,
                            results_root=state.run_dir.parent)
@@ -444,24 +455,9 @@ def pytest_sessionfinish(session, exitstatus):
         return
     # the negative-control run keeps its own report, so `latest` stays the trained run's
     latest = state.root / "reports" / "out" / ("latest-untrained" if state.untrained else "latest")
-    _replace_dir(out, latest)
+    publish(out, latest)
     state.report_dir = latest
     state.report_table = out / "summary.txt"
-
-
-def _replace_dir(src: Path, dst: Path):
-    tmp = dst.with_name(dst.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(src, tmp)
-    old = dst.with_name(dst.name + ".old")
-    if dst.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(dst, old)
-    os.replace(tmp, dst)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -471,11 +467,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr = terminalreporter
     err = getattr(state, "report_error", None)
     table = getattr(state, "report_table", None)
+    if table is None and not err and not state.benchmark:
+        return
     tr.section("reproduction summary")
     if table is not None and table.exists():
         tr.write(table.read_text())
     if err:
         tr.write_line(f"report could not be built: {err}  (results are in {state.run_dir})", red=True)
+    if getattr(state, "history_error", None):
+        tr.write_line(f"history not written: {state.history_error}", red=True)
     elif getattr(state, "report_dir", None):
         tr.write_line(f"report: {state.report_dir / 'report.md'}  (also report.html, results.csv)")
     if state.benchmark:

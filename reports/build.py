@@ -16,10 +16,12 @@ A negative-control run (--untrained) opens with the list of learned claims that 
 """
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -280,20 +282,69 @@ def _plots(df: pd.DataFrame, out: Path, cals: dict) -> list[str]:
     return made
 
 
+def _nightly(run_dir: Path) -> dict | None:
+    p = run_dir / "nightly.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _trend_plots(nightly: dict, history: str | None, out: Path) -> list[str]:
+    """Per paper: each claim's value over the previous nights and tonight, with the band, the target,
+    and the paper's number where it is comparable. Regressed claims first."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    made = []
+    claims = [c for c in nightly["claims"] if c["previous"] or c["value"] is not None]
+    by_paper: dict = {}
+    for c in claims:
+        by_paper.setdefault(c["paper"], []).append(c)
+    for paper, cs in sorted(by_paper.items()):
+        cs = sorted(cs, key=lambda c: (c["verdict"] != "regression", c["claim_id"]))[:16]
+        ncol = min(4, len(cs))
+        nrow = math.ceil(len(cs) / ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
+        for ax, c in zip(axes.flat, cs):
+            ys = list(c["previous"]) + ([c["value"]] if c["value"] is not None else [])
+            ax.plot(range(len(ys)), ys, "o-", ms=3, color="#455a64")
+            if c["value"] is not None:
+                ax.plot([len(ys) - 1], [c["value"]], "o", ms=6,
+                        color={"regression": "#c62828", "improvement": "#2e7d32"}.get(c["verdict"], "#1565c0"))
+            if c["lo"] is not None:
+                ax.axhspan(c["lo"], c["hi"], color="#90a4ae", alpha=0.3, lw=0)
+            if c["target"] is not None and c["kind"] != "relative":
+                ax.axhline(c["target"], color="#c62828", ls="--", lw=1)
+            if c["paper_value"] is not None and c["kind"] in COMPARABLE_KINDS:
+                ax.axhline(c["paper_value"], color="#6a1b9a", ls=":", lw=1)
+            ax.set_title(("REGRESSION " if c["verdict"] == "regression" else "") + c["claim_id"][:30], fontsize=7,
+                         color="#c62828" if c["verdict"] == "regression" else "k")
+            ax.tick_params(labelsize=6)
+        for ax in list(axes.flat)[len(cs):]:
+            ax.axis("off")
+        fig.suptitle(f"{paper}: last nights (band grey, target dashed, paper dotted where comparable)", fontsize=8)
+        fig.tight_layout()
+        name = f"trend_{paper}.png"
+        fig.savefig(out / name, dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        made.append(name)
+    return made
+
+
 def build_report(run_dir: str | Path, out_dir: str | Path | None = None, baseline: str | None = None,
-                 results_root: str | Path | None = None) -> Path:
+                 results_root: str | Path | None = None, history: str | None = None) -> Path:
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     df, meta = load_frame(run_dir)
     if baseline:
         df = flag_regressions(df, _resolve_baseline(baseline, Path(results_root) if results_root else run_dir.parent))
+    nightly = _nightly(run_dir)
     csv = df.copy()
     csv["controls"] = csv["controls"].map(lambda c: json.dumps(c, sort_keys=True) if c else "")
     _atomic_write(out / "results.csv", csv.to_csv(index=False))
     (out / "summary.txt").write_text(summary_table(df))
     cals = _calibrations(meta)
     plots = _plots(df, out, cals)
+    trends = _trend_plots(nightly, history, out) if nightly else []
     table = findings_table(df, cals)
     figures = sorted((run_dir / "figures").rglob("*.png")) if (run_dir / "figures").exists() else []
     fig_rel = []
@@ -302,9 +353,30 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, baselin
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_bytes(f.read_bytes())
         fig_rel.append(str(dst.relative_to(out)))
-    _atomic_write(out / "report.md", _markdown(df, meta, plots, fig_rel, table))
-    _atomic_write(out / "report.html", _html(df, meta, plots, fig_rel, table))
+    for name in ("benchmark.json",):
+        if (run_dir / name).exists():
+            (out / name).write_bytes((run_dir / name).read_bytes())
+    _atomic_write(out / "report.md", _markdown(df, meta, plots, fig_rel, table, nightly, trends))
+    _atomic_write(out / "report.html", _html(df, meta, plots, fig_rel, table, nightly, trends, out))
+    if nightly:
+        _atomic_write(out / "nightly.md", "\n".join(_regressions_md(nightly, trends)) + "\n")
     return out
+
+
+def publish(out: Path, dst: Path):
+    """Replace `dst` (e.g. reports/out/latest) by a copy of the report folder `out`, atomically."""
+    tmp = dst.with_name(dst.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(out, tmp)
+    old = dst.with_name(dst.name + ".old")
+    if dst.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(dst, old)
+    os.replace(tmp, dst)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def _atomic_write(path: Path, text: str):
@@ -367,9 +439,33 @@ def _negative_control(df: pd.DataFrame, meta: dict) -> tuple[pd.DataFrame, pd.Da
 FINDING_COLS = ["finding", "claim_id", "tier", "result", "controls", "calibration", "verdict", "paper_value"]
 DETAIL_COLS = ["claim_id", "kind", "tier", "metric", "paper_value", "target", "value", "than", "controls", "unit",
                "status", "note"]
+REGRESSION_COLS = ["verdict", "paper", "claim_id", "value", "band", "previous", "why"]
 
 
-def _markdown(df, meta, plots, figures, findings) -> str:
+def _regression_frame(nightly: dict) -> pd.DataFrame:
+    rows = []
+    for c in nightly["claims"]:
+        if c["verdict"] not in ("regression", "improvement"):
+            continue
+        band = "–" if c["lo"] is None else f"[{_fmt(c['lo'])}, {_fmt(c['hi'])}]"
+        rows.append({"verdict": c["verdict"], "paper": c["paper"], "claim_id": c["claim_id"], "value": c["value"],
+                     "band": band, "previous": ", ".join(_fmt(v) for v in c["previous"][-5:]) or "–",
+                     "why": c["why"]})
+    return pd.DataFrame(rows, columns=REGRESSION_COLS)
+
+
+def _regressions_md(nightly: dict, trends: list[str]) -> list[str]:
+    f = _regression_frame(nightly)
+    out = ["## Regressions", "",
+           f"Against the last {nightly['nights']} run(s) on this device class (history `{nightly['history']}`): "
+           f"**{nightly['regressions']}** regression(s), {nightly['improvements']} improvement(s) to look at.", ""]
+    if len(f):
+        out += _md_table(f, REGRESSION_COLS) + [""]
+    out += [f"![{Path(t).stem}]({t})" for t in trends] + [""]
+    return out
+
+
+def _markdown(df, meta, plots, figures, findings, nightly=None, trends=()) -> str:
     out = ["# Reproduction report", ""] + _header(meta, df) + [""]
     if meta.get("exitstatus") not in (None, 0):
         out += [f"> pytest exit status {meta['exitstatus']}: some tests failed or the run was partial.", ""]
@@ -385,18 +481,21 @@ def _markdown(df, meta, plots, figures, findings) -> str:
             out += _md_table(defects, ["paper", "claim_id", "value", "target", "controls", "note"]) + [""]
         if len(broken):
             out += _md_table(broken, ["paper", "claim_id", "value", "target", "status"]) + [""]
+    out += ["## Findings", "",
+            "Per paper: each smoke finding beside its controls (measured in the same run by the same code) and "
+            "the calibration band over seeds (`./repro calibrate`); full-tier claims beside the paper's number. "
+            "A proxy result is never set against the paper's number: its dataset and protocol differ.", ""]
+    for paper, f in findings.groupby("paper", sort=True):
+        out += [f"### {paper}", ""] + _md_table(f, FINDING_COLS) + [""]
+    if nightly:
+        out += _regressions_md(nightly, trends)
     view = df.copy()
     view["controls"] = view["controls"].map(_controls_text)
     has_base = "baseline" in df
     cols = DETAIL_COLS[:7] + (["baseline"] if has_base else []) + DETAIL_COLS[7:]
+    out += ["## All claims", ""]
     for paper, g in view.groupby("paper", sort=True):
-        out += [f"## {paper}", ""]
-        f = findings[findings["paper"] == paper]
-        if len(f):
-            out += ["Findings: the smoke result beside its controls (same run, same code) and the calibration "
-                    "band over seeds; full-tier claims beside the paper's number.", ""]
-            out += _md_table(f, FINDING_COLS) + [""]
-        out += ["All claims:", ""]
+        out += [f"### {paper}", ""]
         g = g.copy()
         if has_base:
             g["status"] = [f"{s} **REGRESSION**" if reg else str(s) for s, reg in zip(g["status"], g["regression"])]
@@ -407,7 +506,15 @@ def _markdown(df, meta, plots, figures, findings) -> str:
     return "\n".join(out)
 
 
-def _html(df, meta, plots, figures, findings) -> str:
+def _img(out: Path | None, rel: str) -> str:
+    """An <img> with the PNG embedded, so report.html is one self-contained file."""
+    if out is not None and (out / rel).exists():
+        data = base64.b64encode((out / rel).read_bytes()).decode()
+        return f"<img alt='{html.escape(Path(rel).stem)}' src='data:image/png;base64,{data}'>"
+    return f"<img src='{html.escape(rel)}'>"
+
+
+def _html(df, meta, plots, figures, findings, nightly=None, trends=(), out: Path | None = None) -> str:
     def color(s):
         return f"color:{STATUS_COLORS.get(str(s), '#000')};font-weight:600"
     parts = ["<!doctype html><meta charset='utf-8'><title>Reproduction report</title>",
@@ -422,14 +529,22 @@ def _html(df, meta, plots, figures, findings) -> str:
                   f"(defects); {len(broken)} non-learned claims fail.</p>"]
         if len(defects):
             parts.append(defects[["paper", "claim_id", "value", "target"]].to_html(index=False))
-    cols = [c for c in DETAIL_COLS[:7] + ["baseline"] + DETAIL_COLS[7:] + ["regression"] if c in df]
-    for paper, g in df.groupby("paper", sort=True):
-        parts += [f"<h2>{html.escape(paper)}</h2>"]
-        f = findings[findings["paper"] == paper]
+    parts += ["<h2>Findings</h2>", "<p>Each smoke finding beside its controls (same run, same code) and the "
+              "calibration band over seeds; full-tier claims beside the paper's number.</p>"]
+    for paper, f in findings.groupby("paper", sort=True):
+        parts += [f"<h3>{html.escape(paper)}</h3>",
+                  f[FINDING_COLS].style.map(color, subset=["verdict"]).hide(axis="index").to_html()]
+    if nightly:
+        f = _regression_frame(nightly)
+        parts += ["<h2>Regressions</h2>", f"<p>Against the last {nightly['nights']} run(s) on this device class: "
+                  f"{nightly['regressions']} regression(s), {nightly['improvements']} improvement(s).</p>"]
         if len(f):
-            fv = f[FINDING_COLS].copy()
-            parts += ["<h3>Findings</h3>", fv.style.map(color, subset=["verdict"]).hide(axis="index").to_html(),
-                      "<h3>All claims</h3>"]
+            parts.append(f.to_html(index=False))
+        parts += [_img(out, t) for t in trends]
+    cols = [c for c in DETAIL_COLS[:7] + ["baseline"] + DETAIL_COLS[7:] + ["regression"] if c in df]
+    parts.append("<h2>All claims</h2>")
+    for paper, g in df.groupby("paper", sort=True):
+        parts += [f"<h3>{html.escape(paper)}</h3>"]
         view = g[cols].copy()
         view["controls"] = view["controls"].map(_controls_text)
         for c in ("paper_value", "target", "value", "than", "baseline"):
@@ -437,6 +552,6 @@ def _html(df, meta, plots, figures, findings) -> str:
                 view[c] = view[c].map(_fmt)
         view["status"] = view["status"].astype(str)
         parts.append(view.style.map(color, subset=["status"]).hide(axis="index").to_html())
-        parts += [f"<img src='{html.escape(x)}'>" for x in figures if x.startswith(f"figures/{paper}/")]
-    parts += ["<h2>Plots</h2>"] + [f"<img src='{html.escape(p)}'>" for p in plots]
+        parts += [_img(out, x) for x in figures if x.startswith(f"figures/{paper}/")]
+    parts += ["<h2>Plots</h2>"] + [_img(out, p) for p in plots]
     return "\n".join(parts)
