@@ -25,6 +25,7 @@ from datasets import DataMissing
 
 from .calibration import load_calibration, status_of_unasserted
 from .history import DEFAULT_PATH, History, HistoryError
+from .speed import SpeedMeter, merge, write_worker_file
 from .claims import ClaimsError, load_claims
 from .results import (STATUS_FAIL, STATUS_KNOWN, STATUS_MIXED, STATUS_PASS, STATUS_RECORDED, STATUS_UNEXPECTED,
                       STATUS_UNTRAINED_FAILS, STATUS_UNTRAINED_PASSES, Recorder, git_sha, new_run_id)
@@ -83,6 +84,7 @@ class _State:
         self.claims_cache: dict[Path, object] = {}
         self.calibration_cache: dict[Path, dict] = {}
         self.benchmark: dict | None = None
+        self.speed_entries: list[dict] = []
         self.rows: list[dict] = []
         self.t0 = time.time()
 
@@ -396,6 +398,13 @@ def _message(c, value, target, status, controls=None, unbeaten=()) -> str:
 
 
 @pytest.fixture
+def speed(request, repro_state) -> SpeedMeter:
+    """Speed claims: `speed.compare({"a": fa, "b": fb}, rounds=5)` times the functions in interleaved
+    rounds with pytest-benchmark's Stats; every timing goes to <run dir>/benchmark.json."""
+    return SpeedMeter(request.node.nodeid, repro_state.speed_entries)
+
+
+@pytest.fixture
 def claim(request, repro_state) -> ClaimRecorder:
     rec = ClaimRecorder(request.node, repro_state)
     request.node._repro_claims = rec
@@ -421,8 +430,11 @@ def pytest_sessionfinish(session, exitstatus):
         return
     if state.recorder is not None:
         state.recorder.close()
+    if state.speed_entries:
+        write_worker_file(state.run_dir, state.worker_name, state.speed_entries)
     if state.is_worker or not state.papers:
         return
+    merge(state.run_dir, {"id": git_sha(str(state.root))})
     meta = {
         "run_id": state.run_id, "git_sha": git_sha(str(state.root)), "tier": state.tier,
         "seed": state.seed, "device": str(state.device),

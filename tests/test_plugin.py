@@ -326,3 +326,33 @@ def test_seedy(claim):
     (row,) = rows(controlled)
     assert row["status"] == "mixed" and "2/3 calibration seeds favour the paper" in row["note"]
     assert "seed 1: 0.4 vs 0.3" in row["note"]
+
+
+def test_speed_fixture_writes_pytest_benchmark_json_under_xdist(project):
+    write_tests(project, '''
+import time
+
+def test_fast(claim, speed):
+    t = speed.compare({"slow": lambda: sum(range(20000)), "fast": lambda: sum(range(200))}, rounds=4, warmup=1)
+    assert t["slow"].rounds == 4 and t.ratio("slow", "fast") > 1
+    claim("params", 760, **t.extra())
+
+def test_other(claim):
+    claim("floor", 0.95)
+''')
+    res = project.runpytest("suites", "-n", "2", "-p", "xdist")
+    res.assert_outcomes(passed=2)
+    (bench,) = (project.path / "reports" / "out" / "runs").glob("*/benchmark.json")
+    data = json.loads(bench.read_text())
+    assert {b["fullname"].split("::")[-1] for b in data["benchmarks"]} == {"slow", "fast"}
+    for b in data["benchmarks"]:
+        assert b["stats"]["rounds"] == 4 and len(b["stats"]["data"]) == 4 and b["options"]["timer"] == "process_time"
+        assert {"min", "median", "iqr", "ops"} <= set(b["stats"])
+    assert "machine_info" in data and not list(bench.parent.glob("benchmark-*.json"))
+    row = [r for r in rows(project) if r["claim_id"] == "params"][0]
+    assert row["extra"]["rounds"] == 4 and row["extra"]["slow_median_s"] > 0
+    # pytest-benchmark's own reader accepts the file
+    from pytest_benchmark.storage.file import FileStorage
+    from pytest_benchmark.logger import Logger
+    store = FileStorage(str(bench.parent), default_machine_id=None, logger=Logger(level=0))
+    assert len(list(store.load_benchmarks(str(bench)))) == 2
