@@ -181,6 +181,8 @@ def suggestion(claim: Claim, cal: ClaimCalibration) -> str:
     """The floor / margin the rule suggests, as text."""
     if claim.kind == "proxy":
         m, c, gap = cal.control_gap(claim)
+        if math.isnan(c):
+            return f"no controls declared (worst method value {m:.4g})"
         if not gap > 0:
             return f"no floor: a control ({c:.4g}) reaches the worst method value ({m:.4g})"
         return f"floor {(m + c) / 2:.4g} (worst method {m:.4g}, best control {c:.4g})"
