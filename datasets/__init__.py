@@ -6,6 +6,10 @@ Two exceptions matter everywhere:
 - `DataMissing`: the data root lacks a dataset. The pytest plugin turns it into a skip whose
   reason names the expected layout.
 - `DataError`: the data is there but malformed. The message names the file and what was wrong.
+
+Shared readers that keep that promise: `read_rgb` (images, fully decoded), `read_text` (UTF-8
+text), `read_json` (UTF-8 JSON without NaN/Infinity literals), `finite` (a finite number).
+tests/test_corruption.py derives corrupted copies of the real datasets and checks every loader.
 """
 from __future__ import annotations
 
@@ -34,6 +38,56 @@ def read_rgb(path: str | Path):
         raise DataMissing(f"image {path} not found") from None
     except (OSError, SyntaxError) as e:     # PIL.UnidentifiedImageError is an OSError
         raise DataError(f"{path}: unreadable or truncated image ({e})") from None
+
+
+def read_text(path: str | Path) -> str:
+    """A text file's content as UTF-8: an unreadable file or one that is not UTF-8 raises
+    DataError naming the file (and the offending byte offset)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing") from None
+    except OSError as e:
+        raise DataError(f"{path}: not readable ({e.strerror or e})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
+
+
+def read_json(path: str | Path):
+    """Parse a UTF-8 JSON file; unreadable, non-UTF-8 or invalid JSON (and the non-standard
+    NaN/Infinity literals) raise DataError naming the file, with line and column."""
+    import json
+
+    def no_constants(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+    text = read_text(path)
+    try:
+        return json.loads(text, parse_constant=no_constants)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: invalid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except (ValueError, RecursionError) as e:
+        raise DataError(f"{path}: invalid JSON ({e})") from None
+
+
+def finite(value, what: str, *, text: bool = False) -> float:
+    """`value` as a finite float, else DataError whose message starts with `what` (name the file
+    there). Numbers only (never bool); `text=True` also parses strings (XML, CSV fields)."""
+    import math
+    if isinstance(value, str) and text:
+        try:
+            v = float(value.strip())
+        except ValueError:
+            raise DataError(f"{what}: not a number: {value!r}") from None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        v = float(value)
+    else:
+        raise DataError(f"{what}: not a number: {type(value).__name__} {value!r}")
+    if not math.isfinite(v):
+        raise DataError(f"{what}: not a finite number: {value!r}")
+    return v
 
 
 def data_root_from_env() -> Path | None:

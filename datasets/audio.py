@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import DataError, DataMissing, locate
+from . import DataError, DataMissing, locate, read_text
 
 MU = 255  # 8-bit mu-law: 256 quantization levels
 
@@ -70,6 +71,9 @@ def _check_wav_header(path: Path):
         head = f.read(12)
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
             raise DataError(f"{path}: not a RIFF/WAVE file")
+        riff = struct.unpack("<I", head[4:8])[0]
+        if riff + 8 > size + 1:          # (+1: a writer that left out the final pad byte)
+            raise DataError(f"{path}: truncated wav: the RIFF header declares {riff + 8} bytes, the file holds {size}")
         fmt = None
         while True:
             ch = f.read(8)
@@ -100,6 +104,48 @@ def _check_wav_header(path: Path):
                 f.seek(n + (n % 2), 1)
 
 
+_BITREV = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg's page checksum: CRC-32 with polynomial 0x04C11DB7, not reflected, init 0, no final xor.
+    zlib's CRC-32 is the reflected form of the same polynomial: run it on bit-reversed bytes with
+    register 0, and bit-reverse the result."""
+    r = zlib.crc32(page.translate(_BITREV), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{r:032b}"[::-1], 2)
+
+
+def _check_ogg(path: Path):
+    """Walk the Ogg pages: capture pattern, version, complete segments, the CRC of every page, and
+    an end-of-stream page at the very end (libsndfile silently decodes a truncated file's head)."""
+    data = path.read_bytes()
+    pos, eos, n = 0, False, 0
+    while pos < len(data):
+        head = data[pos:pos + 27]
+        if len(head) < 27 or head[:4] != b"OggS":
+            raise DataError(f"{path}: {'truncated' if len(head) < 27 else 'corrupt'} Ogg stream "
+                            f"(no complete page header at byte {pos})")
+        if head[4] != 0:
+            raise DataError(f"{path}: Ogg page {n} has stream structure version {head[4]}, expected 0")
+        nseg = head[26]
+        table = data[pos + 27:pos + 27 + nseg]
+        end = pos + 27 + nseg + sum(table)
+        if len(table) < nseg or end > len(data):
+            raise DataError(f"{path}: truncated Ogg stream (page {n} at byte {pos} runs past the end of "
+                            f"the {len(data)}-byte file)")
+        page = bytearray(data[pos:end])
+        want = struct.unpack("<I", bytes(page[22:26]))[0]
+        page[22:26] = b"\0\0\0\0"
+        if _ogg_crc(bytes(page)) != want:
+            raise DataError(f"{path}: Ogg page {n} at byte {pos} fails its CRC check (corrupt data)")
+        eos = bool(head[5] & 0x04)
+        pos, n = end, n + 1
+    if n == 0:
+        raise DataError(f"{path}: empty file (no Ogg pages)")
+    if not eos:
+        raise DataError(f"{path}: truncated Ogg stream (the last of its {n} pages is not an end-of-stream page)")
+
+
 def read_audio(path: str | Path, sr: int | None = None, *, resample_to_sr: bool = False) -> np.ndarray:
     """Mono float32 audio from a wav (integer PCM only), ogg or flac file.
 
@@ -111,13 +157,21 @@ def read_audio(path: str | Path, sr: int | None = None, *, resample_to_sr: bool 
         raise DataError(f"{path}: no such audio file")
     if path.suffix.lower() == ".wav":
         _check_wav_header(path)
+    elif path.suffix.lower() in (".ogg", ".oga"):
+        _check_ogg(path)
     try:
+        info = sf.info(str(path))
         x, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as e:
+    except (RuntimeError, sf.LibsndfileError, ValueError, EOFError) as e:
         raise DataError(f"{path}: unreadable audio ({e})") from None
+    if path.suffix.lower() == ".flac" and info.frames > 0 and len(x) != info.frames:
+        raise DataError(f"{path}: truncated FLAC: its header declares {info.frames} samples, "
+                        f"{len(x)} could be decoded")
     x = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
     if x.size == 0:
         raise DataError(f"{path}: no audio samples")
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: audio holds NaN or infinite samples")
     if sr is not None and file_sr != sr:
         if not resample_to_sr:
             raise DataError(f"{path}: sample rate {file_sr} Hz, expected {sr} Hz "
@@ -185,7 +239,7 @@ def load_librispeech_clips(root, *, sr: int = 16000) -> list[Utterance]:
             raise DataError(f"{f}: name is not a LibriSpeech utterance id speaker-chapter-utt")
         txt = f.with_name(uid + ".txt")
         out.append(Utterance(read_audio(f, sr, resample_to_sr=True), sr, uid.split("-")[0], f,
-                             txt.read_text().strip() if txt.exists() else ""))
+                             read_text(txt).strip() if txt.exists() else ""))
     return out
 
 
@@ -230,7 +284,7 @@ def load_ljspeech(root, *, sr: int = 16000, limit: int | None = None) -> list[Ut
     if not meta.is_file():
         raise DataMissing(f"missing {meta}; expected {LJ_LAYOUT}")
     out = []
-    for n, line in enumerate(meta.read_text(encoding="utf-8").splitlines()):
+    for n, line in enumerate(read_text(meta).splitlines()):
         if limit is not None and len(out) >= limit:
             break
         parts = line.split("|")

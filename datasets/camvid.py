@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import DataError, fingerprint, locate
+from . import DataError, fingerprint, locate, read_rgb, read_text
 
 CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
            "Pedestrian", "Bicyclist")
@@ -46,7 +46,7 @@ def read_list(root, split: str) -> list[tuple[Path, Path]]:
     if not lst.exists():
         raise DataError(f"{lst}: missing list file for split {split!r}")
     pairs = []
-    for n, line in enumerate(lst.read_text().splitlines(), 1):
+    for n, line in enumerate(read_text(lst).splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
@@ -63,12 +63,14 @@ def read_list(root, split: str) -> list[tuple[Path, Path]]:
 def read_pair(img_path: Path, ann_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(H, W, 3) uint8 image and (H, W) uint8 label with ids 0..11; checks sizes and ids."""
     from PIL import Image
+    img = read_rgb(img_path)
     try:
-        img = Image.open(img_path).convert("RGB")
         ann = Image.open(ann_path)
         ann.load()
+    except FileNotFoundError:
+        raise DataError(f"{ann_path}: missing annotation") from None
     except Exception as e:
-        raise DataError(f"{img_path} / {ann_path}: cannot read ({type(e).__name__}: {e})") from None
+        raise DataError(f"{ann_path}: unreadable or truncated annotation ({type(e).__name__}: {e})") from None
     if ann.mode not in ("L", "P"):
         raise DataError(f"{ann_path}: annotation must be a grey or palette PNG of class ids, not mode {ann.mode!r}")
     if img.size != ann.size:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import DataError, DataMissing, locate
+from . import DataError, DataMissing, locate, read_rgb
 
 NUM_CLASSES = 19
 IGNORE = 255
@@ -54,8 +54,15 @@ class Cityscapes(torch.utils.data.Dataset):
         gp = self.gt_dir / ip.parent.name / ip.name.replace("_leftImg8bit.png", "_gtFine_labelIds.png")
         if not gp.exists():
             raise DataError(f"{gp}: no fine annotation for {ip}")
-        img = np.asarray(Image.open(ip).convert("RGB"), dtype=np.uint8)
-        lab = np.asarray(Image.open(gp), dtype=np.uint8)
+        img = np.asarray(read_rgb(ip), dtype=np.uint8)
+        try:
+            with Image.open(gp) as im:
+                im.load()
+                if im.mode not in ("L", "P"):
+                    raise DataError(f"{gp}: expected a grey labelIds PNG (mode 'L'), got mode {im.mode!r}")
+                lab = np.asarray(im, dtype=np.uint8)
+        except (OSError, SyntaxError, EOFError) as e:
+            raise DataError(f"{gp}: unreadable or truncated label PNG ({type(e).__name__}: {e})") from None
         if lab.shape != img.shape[:2]:
             raise DataError(f"{gp}: label is {lab.shape[1]}x{lab.shape[0]} but {ip} is {img.shape[1]}x{img.shape[0]}")
         x = torch.from_numpy(img.copy()).permute(2, 0, 1)

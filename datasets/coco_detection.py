@@ -8,11 +8,11 @@
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from . import DataError, locate
+from . import DataError, locate, read_text
+from . import read_json as _read_json
 
 COCO_LAYOUT = "coco/{annotations/instances_<split><year>.json, <split><year>/<id>.jpg} (cocodataset.org downloads unpacked)"
 CONFORMANCE_LAYOUT = ("coco-detection/{annotations/instances_val2014_100.json, results/instances_val2014_fakebbox100_results.json, "
@@ -20,12 +20,8 @@ CONFORMANCE_LAYOUT = ("coco-detection/{annotations/instances_val2014_100.json, r
 
 
 def read_json(path: Path) -> dict | list:
-    try:
-        return json.loads(Path(path).read_text())
-    except OSError as e:
-        raise DataError(f"{path}: not readable ({e.strerror})") from None
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from None
+    """Parsed JSON; unreadable, non-UTF-8 or invalid JSON raises DataError naming the file."""
+    return _read_json(path)
 
 
 def load_coco(data_root, year: str = "2017", split: str = "val") -> dict:
@@ -34,15 +30,17 @@ def load_coco(data_root, year: str = "2017", split: str = "val") -> dict:
     ann = locate(data_root, f"coco/annotations/instances_{name}.json", COCO_LAYOUT)
     img_dir = locate(data_root, f"coco/{name}", COCO_LAYOUT)
     ds = read_json(ann)
+    if not isinstance(ds, dict):
+        raise DataError(f"{ann}: a COCO instances file is a JSON object, not {type(ds).__name__}")
     for key in ("images", "annotations", "categories"):
-        if key not in ds:
+        if not isinstance(ds.get(key), list):
             raise DataError(f"{ann}: no '{key}' list (not a COCO instances file)")
     return {"annotations": ann, "images": img_dir, "dataset": ds}
 
 
 def parse_expected_output(path: Path, iou_type: str = "bbox") -> list[float]:
     """The 12 numbers of one `type=<iou_type>` block of a printed COCOeval summary."""
-    text = Path(path).read_text()
+    text = read_text(path)
     m = re.search(rf"type={iou_type}\n(.*?)(?:\n-{{10,}}|\Z)", text, re.S)
     if not m:
         raise DataError(f"{path}: no 'type={iou_type}' block")

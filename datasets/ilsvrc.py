@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import DataError, DataMissing, locate
+from . import DataError, DataMissing, locate, read_text
 
 JPEG_DIR = "ILSVRC2012_img_val"
 XML_DIR = "ILSVRC2012_bbox_val"
@@ -35,7 +35,7 @@ def read_synsets(path: str | Path) -> list[str]:
     """LOC_synset_mapping.txt / synsets.txt: one 'nXXXXXXXX [words]' per line -> the class order."""
     path = Path(path)
     out = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         wnid = line.split()[0]
@@ -61,7 +61,7 @@ def read_xml(path: str | Path) -> dict:
             objs.append((o.findtext("name").strip(), box))
     except FileNotFoundError:
         raise DataError(f"{path}: missing box file") from None
-    except (ET.ParseError, AttributeError, TypeError, ValueError) as e:
+    except (ET.ParseError, AttributeError, TypeError, ValueError, OverflowError) as e:
         raise DataError(f"{path}: not an ILSVRC box XML ({type(e).__name__}: {e})") from None
     if not objs:
         raise DataError(f"{path}: no <object> boxes")
@@ -110,7 +110,7 @@ def _lines(path: Path) -> list[list[str]]:
     if not path.is_file():
         raise DataError(f"{path}: missing (wsolevaluation metadata needs image_ids, class_labels, "
                         "image_sizes and localization .txt)")
-    return [ln.strip().split(",") for ln in path.read_text().splitlines() if ln.strip()]
+    return [ln.strip().split(",") for ln in read_text(path).splitlines() if ln.strip()]
 
 
 def ground_truth_from_metadata(folder: str | Path) -> dict[str, dict]:
@@ -124,24 +124,34 @@ def ground_truth_from_metadata(folder: str | Path) -> dict[str, dict]:
             raise DataError(f"{folder / 'class_labels.txt'}:{n}: expected '<image>,<class index>', got {row}") from None
         if not 0 <= c < 1000:
             raise DataError(f"{folder / 'class_labels.txt'}:{n}: class index {c} outside 0..999")
+        if Path(row[0]).stem in out:
+            raise DataError(f"{folder / 'class_labels.txt'}:{n}: image {row[0]} listed twice")
         out[Path(row[0]).stem] = {"class": c, "boxes": [], "size": None}
     for n, row in enumerate(_lines(folder / "image_sizes.txt"), 1):
         stem = Path(row[0]).stem
         if stem not in out or len(row) != 3:
             raise DataError(f"{folder / 'image_sizes.txt'}:{n}: bad line {row} (unknown image or not '<image>,w,h')")
-        out[stem]["size"] = (int(row[1]), int(row[2]))
+        try:
+            w, h = int(row[1]), int(row[2])
+        except ValueError:
+            raise DataError(f"{folder / 'image_sizes.txt'}:{n}: width and height must be integers, got {row[1:]}") from None
+        if w <= 0 or h <= 0:
+            raise DataError(f"{folder / 'image_sizes.txt'}:{n}: image size {w}x{h} is not positive")
+        out[stem]["size"] = (w, h)
     for n, row in enumerate(_lines(folder / "localization.txt"), 1):
         stem = Path(row[0]).stem
         try:
             box = tuple(int(float(v)) for v in row[1:5])
             assert len(row) == 5
-        except (ValueError, AssertionError):
+        except (ValueError, AssertionError, OverflowError):
             raise DataError(f"{folder / 'localization.txt'}:{n}: expected '<image>,x0,y0,x1,y1', got {row}") from None
         if stem not in out or out[stem]["size"] is None:
             raise DataError(f"{folder / 'localization.txt'}:{n}: box for unknown image {row[0]}")
         _check_box(box, out[stem]["size"], f"{folder / 'localization.txt'}:{n}")
         out[stem]["boxes"].append(box)
     for stem, d in out.items():
+        if d["size"] is None:
+            raise DataError(f"{folder / 'image_sizes.txt'}: no size for image {stem}")
         if not d["boxes"]:
             raise DataError(f"{folder / 'localization.txt'}: no box for image {stem}")
         d["boxes"] = np.array(d["boxes"], dtype=np.float64)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import DataError, DataMissing, locate, read_rgb
+from . import DataError, DataMissing, locate, read_rgb, read_text
 
 FLAT = "ILSVRC2012_img_val"
 LABELS = "imagenet-loc/metadata/ILSVRC/test/class_labels.txt"
@@ -24,7 +24,7 @@ LAYOUT = (f"either {FLAT}/ILSVRC2012_val_XXXXXXXX.JPEG (50,000 files) plus {LABE
 
 def read_class_labels(path: Path) -> dict[str, int]:
     out = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:

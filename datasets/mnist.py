@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,18 +65,21 @@ def _read(folder: Path, stem: str, verify: bool) -> np.ndarray:
             break
     else:
         raise DataError(f"{folder}: neither {stem} nor {stem}.gz is there; expected layout {LAYOUT}")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: not readable ({e.strerror or e})") from None
     if path.suffix == ".gz":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:     # bad header / truncated / corrupt deflate block
             raise DataError(f"{path}: not a valid gzip file ({e})") from None
     if verify:
         digest = hashlib.sha256(raw).hexdigest()
         if digest != SHA256[stem]:
             raise DataError(f"{path}: decompressed sha256 is {digest}, expected {SHA256[stem]} "
                             f"(a corrupt or different copy of MNIST; pass verify=False to load it anyway)")
-    return parse_idx(raw, str(path))
+    return parse_idx(raw, str(path)), path
 
 
 def mnist_dir(root) -> Path:
@@ -88,17 +92,16 @@ def load_mnist(root, split: str = "train", *, verify: bool = True) -> tuple[torc
         raise ValueError(f"split must be one of {sorted(FILES)}, got {split!r}")
     folder = mnist_dir(root)
     img_stem, lab_stem = FILES[split]
-    images, labels = _read(folder, img_stem, verify), _read(folder, lab_stem, verify)
+    (images, img_path), (labels, lab_path) = _read(folder, img_stem, verify), _read(folder, lab_stem, verify)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
-        raise DataError(f"{folder / img_stem}: expected uint8 images of shape (N, 28, 28), got "
+        raise DataError(f"{img_path}: expected uint8 images of shape (N, 28, 28), got "
                         f"{images.dtype} {images.shape}")
     if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise DataError(f"{folder / lab_stem}: expected a 1-d uint8 label array, got {labels.dtype} {labels.shape}")
+        raise DataError(f"{lab_path}: expected a 1-d uint8 label array, got {labels.dtype} {labels.shape}")
     if len(labels) != len(images):
-        raise DataError(f"{folder / lab_stem}: {len(labels)} labels but {folder / img_stem} holds "
-                        f"{len(images)} images")
+        raise DataError(f"{lab_path}: {len(labels)} labels but {img_path} holds {len(images)} images")
     if labels.size and labels.max() > 9:
-        raise DataError(f"{folder / lab_stem}: label {int(labels.max())} outside 0..9")
+        raise DataError(f"{lab_path}: label {int(labels.max())} outside 0..9")
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
 

@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from . import DataError, fingerprint, locate
+from . import DataError, fingerprint, locate, read_text
 
 IMAGE_SIZE = 28
+SOURCE_SIZE = 105       # the published drawings are 105x105
 ROOT = "omniglot/python"
 LAYOUT = ("omniglot/python/{images_background,images_evaluation,images_background_small1,"
           "images_background_small2}/<Alphabet>/characterNN/*.png and "
@@ -61,16 +62,24 @@ class Run:
 
 
 # ----------------------------------------------------------------------------- images
-def load_image(path: Path, size: int = IMAGE_SIZE) -> torch.Tensor:
-    """A PNG as a [size, size] float tensor, ink = 1, background = 0."""
+def load_image(path: Path, size: int = IMAGE_SIZE, source_size: int | None = None) -> torch.Tensor:
+    """A PNG as a [size, size] float tensor, ink = 1, background = 0. `source_size`: the side the
+    file must have (SOURCE_SIZE = 105 for Omniglot's own files), else DataError naming the file."""
     try:
         with Image.open(path) as im:
+            im.load()
+            shape = im.size
             im = im.convert("L")
             if size != im.size[0] or size != im.size[1]:
                 im = im.resize((size, size), Image.BOX)
             a = np.asarray(im, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing image") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise DataError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
+    if source_size is not None and shape != (source_size, source_size):
+        raise DataError(f"{path}: image is {shape[0]}x{shape[1]}, expected {source_size}x{source_size} "
+                        f"(Omniglot's drawings)")
     return torch.from_numpy(1.0 - a)
 
 
@@ -81,14 +90,15 @@ def load_alphabets(folder: Path, size: int = IMAGE_SIZE) -> Characters:
     chars = sorted(p for p in folder.glob("*/*") if p.is_dir())
     if not chars:
         raise DataError(f"{folder}: no <Alphabet>/<character>/ folders found")
-    images, names, n = [], [], None
-    for c in chars:
-        files = sorted(c.glob("*.png"))
-        if n is None:
-            n = len(files)
+    listed = {c: sorted(c.glob("*.png")) for c in chars}
+    n = max(len(f) for f in listed.values())
+    for c, files in listed.items():       # a lost drawing is the usual fault: the largest count is the norm
         if len(files) != n or n == 0:
             raise DataError(f"{c}: {len(files)} drawings, expected {n} like the other characters")
-        images.append(torch.stack([load_image(f, size) for f in files]))
+    images, names = [], []
+    for c in chars:
+        files = listed[c]
+        images.append(torch.stack([load_image(f, size, SOURCE_SIZE) for f in files]))
         names.append(f"{c.parent.name}/{c.name}")
     return Characters(torch.stack(images), names)
 
@@ -142,12 +152,14 @@ def load_run(folder: Path, size: int = IMAGE_SIZE) -> Run:
     if not labels.is_file():
         raise DataError(f"{labels}: missing (each run folder needs class_labels.txt)")
     answers = {}
-    for i, line in enumerate(labels.read_text().splitlines(), 1):
+    for i, line in enumerate(read_text(labels).splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
         if len(parts) != 2:
             raise DataError(f"{labels}:{i}: expected '<test file> <training file>', got {line!r}")
+        if parts[0] in answers:
+            raise DataError(f"{labels}:{i}: test item {parts[0]} is listed twice")
         answers[parts[0]] = parts[1]
     test_files, train_files = sorted(answers), sorted(set(answers.values()))
     if len(test_files) != len(train_files):
@@ -158,7 +170,7 @@ def load_run(folder: Path, size: int = IMAGE_SIZE) -> Run:
         p = base / rel
         if not p.is_file():
             raise DataError(f"{p}: missing image named in {labels}")
-        return load_image(p, size)
+        return load_image(p, size, SOURCE_SIZE)
 
     return Run(folder.name, train_files, test_files, answers,
                torch.stack([read(f) for f in train_files]), torch.stack([read(f) for f in test_files]))

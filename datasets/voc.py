@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import DataError, DataMissing, locate
+from . import DataError, DataMissing, locate, read_rgb, read_text
 
 NUM_CLASSES = 21
 IGNORE = 255
@@ -37,7 +37,7 @@ def read_ids(root, split: str) -> list[str]:
     lst = base / "ImageSets" / "Segmentation" / f"{split}.txt"
     if not lst.exists():
         raise DataMissing(f"missing {lst}; expected <data-root>/{LAYOUT}")
-    ids = [line.split()[0] for line in lst.read_text().splitlines() if line.strip()]
+    ids = [line.split()[0] for line in read_text(lst).splitlines() if line.strip()]
     if not ids:
         raise DataError(f"{lst}: empty list")
     return ids
@@ -73,6 +73,7 @@ class VOCSegmentation(torch.utils.data.Dataset):
         self.base = voc_root(root)
         self.split, self.transform = split, transform
         self.ids = read_ids(root, split)
+        self.list_file = self.base / "ImageSets" / "Segmentation" / f"{split}.txt"
         self.aug = split == "train_aug"
         self.has_labels = split != "test"
         self.label_dir = self.base / ("SegmentationClassAug" if self.aug else "SegmentationClass")
@@ -83,16 +84,15 @@ class VOCSegmentation(torch.utils.data.Dataset):
         return len(self.ids)
 
     def __getitem__(self, i):
-        from PIL import Image
         iid = self.ids[i]
         ip = self.base / "JPEGImages" / f"{iid}.jpg"
         if not ip.exists():
-            raise DataError(f"{ip}: listed in {self.split}.txt but missing")
-        img = np.asarray(Image.open(ip).convert("RGB"), dtype=np.uint8)
+            raise DataError(f"{ip}: listed in {self.split}.txt but missing ({self.list_file})")
+        img = np.asarray(read_rgb(ip), dtype=np.uint8)
         if self.has_labels:
             lp = self.label_dir / f"{iid}.png"
             if not lp.exists():
-                raise DataError(f"{lp}: listed in {self.split}.txt but missing")
+                raise DataError(f"{lp}: listed in {self.split}.txt but missing ({self.list_file})")
             lab = read_label(lp, expect_palette=not self.aug)
             if lab.shape != img.shape[:2]:
                 raise DataError(f"{lp}: label is {lab.shape[1]}x{lab.shape[0]} but {ip} is {img.shape[1]}x{img.shape[0]}")

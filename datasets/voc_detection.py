@@ -14,12 +14,13 @@ raises DataError naming the file.
 from __future__ import annotations
 
 import csv
+import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 
-from . import DataError, locate
+from . import DataError, finite, locate, read_rgb, read_text
 
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
@@ -32,13 +33,11 @@ RACCOON_LAYOUT = "raccoon/{annotations/raccoon-<n>.xml, images/raccoon-<n>.jpg, 
 
 
 def _int(node, tag: str, path: Path) -> float:
+    """The finite number in <tag> (NaN, inf and text are DataErrors naming the file)."""
     el = node.find(tag)
     if el is None or el.text is None:
         raise DataError(f"{path}: missing <{tag}>")
-    try:
-        return float(el.text)
-    except ValueError:
-        raise DataError(f"{path}: <{tag}> is not a number: {el.text!r}") from None
+    return finite(el.text, f"{path}: <{tag}>", text=True)
 
 
 def parse_voc_xml(path: str | Path, classes=VOC_CLASSES, clip_tolerance: int = 0) -> dict:
@@ -87,7 +86,7 @@ def read_voc_split(voc_dir: Path, split: str) -> list[dict]:
     ids_file = voc_dir / "ImageSets" / "Main" / f"{split}.txt"
     if not ids_file.exists():
         raise DataError(f"{ids_file}: missing (the image list of split '{split}')")
-    ids = [ln.split()[0] for ln in ids_file.read_text().splitlines() if ln.strip()]
+    ids = [ln.split()[0] for ln in read_text(ids_file).splitlines() if ln.strip()]
     recs = []
     for i in ids:
         r = parse_voc_xml(voc_dir / "Annotations" / f"{i}.xml")
@@ -114,8 +113,15 @@ def load_raccoon(data_root, split: str = "all") -> list[dict]:
         csv_path = root / "data" / f"{split}_labels.csv"
         if not csv_path.exists():
             raise DataError(f"{csv_path}: missing (the {split} split list)")
-        with open(csv_path, newline="") as f:
-            keep = {row["filename"] for row in csv.DictReader(f)}
+        reader = csv.DictReader(io.StringIO(read_text(csv_path), newline=""))
+        if "filename" not in (reader.fieldnames or []):
+            raise DataError(f"{csv_path}: no 'filename' column (header {reader.fieldnames}; expected "
+                            "filename,width,height,class,xmin,ymin,xmax,ymax)")
+        keep = set()
+        for n, row in enumerate(reader, 2):
+            if not row.get("filename"):
+                raise DataError(f"{csv_path}:{n}: empty or missing filename")
+            keep.add(row["filename"])
     recs = []
     for p in files:
         r = parse_voc_xml(p, RACCOON_CLASSES)
@@ -125,6 +131,10 @@ def load_raccoon(data_root, split: str = "all") -> list[dict]:
         if not r["image"].exists():
             raise DataError(f"{p}: its image {r['image']} is missing")
         recs.append(r)
+    if keep is not None:
+        unknown = sorted(keep - {r["filename"] for r in recs})
+        if unknown:
+            raise DataError(f"{csv_path}: {len(unknown)} image(s) without an annotation XML, e.g. {unknown[:3]}")
     return recs
 
 
@@ -132,10 +142,7 @@ def load_image(rec: dict, size: int | None = None) -> tuple[np.ndarray, np.ndarr
     """RGB uint8 image (optionally resized to size x size) and its boxes rescaled to match,
     converted to half-open pixel boxes [x0-1, y0-1, x1, y1) in the resized frame."""
     from PIL import Image
-    try:
-        img = Image.open(rec["image"]).convert("RGB")
-    except OSError as e:
-        raise DataError(f"{rec['image']}: not a readable image ({e})") from None
+    img = read_rgb(rec["image"])
     boxes = rec["boxes"].astype(np.float32).copy()
     boxes[:, :2] -= 1
     if size is not None:

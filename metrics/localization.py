@@ -138,8 +138,13 @@ def contour_boxes(binary: np.ndarray, mode: str = "largest") -> list[tuple[int, 
     mode "largest": the box of the largest outer contour (MaxBoxAcc, wsolevaluation V1);
     "all": every contour, outer and hole (MaxBoxAccV2's multi-contour evaluation);
     "largest_component": the box of the component with the most pixels (Zhou et al.'s wording)."""
-    h, w = binary.shape
     labels, n = ndimage.label(binary, structure=_EIGHT)
+    return _component_boxes(binary, labels, n, mode)
+
+
+def _component_boxes(binary: np.ndarray, labels: np.ndarray, n: int, mode: str) -> list[tuple[int, int, int, int]]:
+    """`contour_boxes` from the 8-connected labelling of `binary` (shared between modes)."""
+    h, w = binary.shape
     if n == 0:
         return [(0, 0, 0, 0)]
     slices = ndimage.find_objects(labels)
@@ -153,6 +158,8 @@ def contour_boxes(binary: np.ndarray, mode: str = "largest") -> list[tuple[int, 
     if mode == "largest_component":
         sizes = ndimage.sum_labels(binary, labels, index=np.arange(1, n + 1))
         return [box(slices[int(np.argmax(sizes))])]
+    if mode == "largest" and n == 1:
+        return [box(slices[0])]
     if mode == "largest":
         # polygon area <= (box width - 1) * (box height - 1): visit components by that bound, stop early
         bound = [(sl[1].stop - sl[1].start - 1) * (sl[0].stop - sl[0].start - 1) for sl in slices]
@@ -207,8 +214,146 @@ def cam_box(cam, threshold: float = 0.2) -> tuple[int, int, int, int]:
     return x.start, y.start, x.stop - 1, y.stop - 1
 
 
+def cam_boxes(cams, threshold: float = 0.2) -> list[tuple[int, int, int, int]]:
+    """`cam_box` of a stack of maps (n, H, W) with one labelling call: the maps are planes of a 3-D
+    array labelled with a structure that never connects two planes (labels follow raster order
+    within a plane, so ties go to the same component as `cam_box`'s argmax)."""
+    cams = np.asarray(cams, dtype=np.float64)
+    if cams.ndim != 3 or not np.isfinite(cams).all():
+        raise ValueError(f"cam_boxes: need finite maps of shape (n, H, W), got shape {cams.shape}"
+                         + (" with NaN/inf" if cams.ndim == 3 else ""))
+    n = len(cams)
+    if n == 0:
+        return []
+    hi, lo = cams.reshape(n, -1).max(1), cams.reshape(n, -1).min(1)
+    usable = (hi > 0) & (lo < hi)
+    keep = np.where(usable[:, None, None], cams >= (threshold * hi)[:, None, None], True)
+    labels, _ = ndimage.label(keep, structure=_EIGHT_PLANES)
+    sizes = np.bincount(labels.ravel())
+    best: dict[int, tuple[int, int, tuple]] = {}
+    for lab, (z, y, x) in enumerate(ndimage.find_objects(labels), 1):
+        p = z.start
+        if p not in best or sizes[lab] > best[p][0]:
+            best[p] = (sizes[lab], lab, (y, x))
+    return [(best[p][2][1].start, best[p][2][0].start, best[p][2][1].stop - 1, best[p][2][0].stop - 1)
+            for p in range(n)]
+
+
 def cam_thresholds(interval: float = 0.01) -> np.ndarray:
     return np.arange(0, 1, interval)
+
+
+_EIGHT_PLANES = np.zeros((3, 3, 3), bool)      # 8-connected within a plane, never across planes
+_EIGHT_PLANES[1] = True
+_FOUR_PLANES = np.zeros((3, 3, 3), bool)
+_FOUR_PLANES[1] = _FOUR
+
+
+def threshold_sweep(scoremaps, thresholds, chunk: int = 32,
+                    modes=("largest", "all")) -> list[dict[str, list[list[tuple]]]]:
+    """`scoremap_boxes` of many maps at many thresholds, modes "largest" and "all", with one
+    labelling call per chunk of maps: the binary maps of every (map, threshold) are stacked as
+    planes of a 3-D array and labelled with a structure that never connects two planes (the
+    same components, boxes and tie order as `contour_boxes` plane by plane: labels follow raster
+    order within a plane). Returns, per map, {mode: [candidate boxes per threshold]}."""
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    out = []
+    for c in range(0, len(scoremaps), chunk):
+        imgs = np.stack([(_check_unit(m) * 255).astype(np.uint8) for m in scoremaps[c:c + chunk]])
+        out += _sweep_planes(imgs, thresholds, "all" in modes)
+    return out
+
+
+def _sweep_planes(imgs: np.ndarray, thresholds: np.ndarray, with_all: bool = True) -> list[dict]:
+    n, h, w = imgs.shape
+    t_count = len(thresholds)
+    cut = np.array([[int(t * top) for t in thresholds] for top in imgs.reshape(n, -1).max(1)])   # threshold_map
+    planes = (imgs[:, None] > cut[:, :, None, None]).reshape(n * t_count, h, w)
+    labels, _ = ndimage.label(planes, structure=_EIGHT_PLANES)
+    comps = [[] for _ in range(n * t_count)]
+    for lab, (z, y, x) in enumerate(ndimage.find_objects(labels), 1):
+        comps[z.start].append((lab, (y, x)))
+    holes = [[] for _ in range(n * t_count)]
+    if with_all:
+        bg, _ = ndimage.label(~planes, structure=_FOUR_PLANES)
+        for z, y, x in ndimage.find_objects(bg):
+            if y.start > 0 and x.start > 0 and y.stop < h and x.stop < w:      # a background part off the border
+                holes[z.start].append((y, x))
+
+    def box(sl, grow=0):
+        y, x = sl
+        return (x.start - grow, y.start - grow, min(x.stop + grow, w - 1), min(y.stop + grow, h - 1))
+
+    def largest(p, cs):
+        if len(cs) == 1:
+            return box(cs[0][1])
+        # as contour_boxes: polygon area bounded by (box w - 1)(box h - 1); ties -> the last in raster order
+        bound = [(sl[1].stop - sl[1].start - 1) * (sl[0].stop - sl[0].start - 1) for _, sl in cs]
+        areas = [-1.0] * len(cs)
+        for i in sorted(range(len(cs)), key=lambda i: -bound[i]):
+            if bound[i] < max(areas):
+                break
+            lab, (y, x) = cs[i]
+            areas[i] = _contour_area(labels[p, y, x] == lab)
+        best = max(areas)
+        return box(cs[max(i for i, a in enumerate(areas) if a == best)][1])
+
+    out = []
+    for i in range(n):
+        rec = {"largest": [], "all": []} if with_all else {"largest": []}
+        for p in range(i * t_count, (i + 1) * t_count):
+            if not comps[p]:
+                rec["largest"].append((0, 0, 0, 0))
+                if with_all:
+                    rec["all"].append([(0, 0, 0, 0)])
+                continue
+            rec["largest"].append(largest(p, comps[p]))
+            if with_all:
+                rec["all"].append([box(sl) for _, sl in comps[p]] + [box(sl, grow=1) for sl in holes[p]])
+        out.append(rec)
+    return out
+
+
+def box_map(box, width: int, height: int) -> np.ndarray:
+    """A score map that is 1 inside the inclusive `box` and 0 elsewhere: scored by the map metrics
+    (MaxBoxAcc, MaxBoxAccV2), it predicts that box at every CAM threshold (a fixed-box baseline)."""
+    x0, y0, x1, y1 = (int(v) for v in check_boxes(box, "box_map")[0])
+    m = np.zeros((height, width))
+    m[y0:y1 + 1, x0:x1 + 1] = 1.0
+    return m
+
+
+def best_fixed_box(gt_boxes, width: int, height: int, iou_threshold=IOU_THRESHOLD,
+                   stride: int = 2) -> tuple[int, int, int, int]:
+    """The strongest fixed-box baseline fitted to ground-truth boxes (e.g. a training set's, one
+    box per image): the box with IoU >= `iou_threshold` on the most of them (several thresholds,
+    e.g. MaxBoxAccV2's (0.3, 0.5, 0.7): the most hits summed over them). Candidates: the centred
+    box of the mean size (listed first, so it wins ties), then every box whose width and height
+    lie between the smallest and largest ground-truth size, on a grid of `stride` pixels for
+    sizes and positions. Returns inclusive (x0, y0, x1, y1)."""
+    thr = np.atleast_1d(np.asarray(iou_threshold, dtype=np.float64))
+
+    def n_hits(cand):
+        o = iou(cand, g)
+        return sum((o >= t).sum(1) for t in thr)
+    g = check_boxes(gt_boxes, "best_fixed_box: ground-truth boxes")
+    gw, gh = g[:, 2] - g[:, 0] + 1, g[:, 3] - g[:, 1] + 1
+    if gw.max() > width or gh.max() > height:
+        raise ValueError(f"best_fixed_box: a ground-truth box exceeds the {width}x{height} image")
+    mw, mh = int(round(gw.mean())), int(round(gh.mean()))
+    centred = ((width - mw) // 2, (height - mh) // 2)
+    best = (centred[0], centred[1], centred[0] + mw - 1, centred[1] + mh - 1)
+    best_hits = int(n_hits(best)[0])
+    for bw in range(int(gw.min()), int(gw.max()) + 1, stride):
+        for bh in range(int(gh.min()), int(gh.max()) + 1, stride):
+            xs, ys = np.arange(0, width - bw + 1, stride), np.arange(0, height - bh + 1, stride)
+            x0, y0 = (a.ravel() for a in np.meshgrid(xs, ys))
+            cand = np.stack([x0, y0, x0 + bw - 1, y0 + bh - 1], 1)
+            hits = n_hits(cand)
+            j = int(np.argmax(hits))
+            if hits[j] > best_hits:
+                best, best_hits = tuple(int(v) for v in cand[j]), int(hits[j])
+    return best
 
 
 # ----------------------------------------------------------------------------- accuracies
@@ -265,6 +410,37 @@ def scoremap_best_ious(scoremaps, gt_boxes, thresholds, mode: str) -> np.ndarray
     return out
 
 
+def box_accuracies(scoremaps, gt_boxes, interval: float = 0.01, iou_threshold: float = IOU_THRESHOLD,
+                   iou_thresholds=V2_IOU_THRESHOLDS, v2: bool = True) -> dict[str, float]:
+    """MaxBoxAcc and MaxBoxAccV2 (%) in one threshold sweep per map (equal to `max_box_acc` and
+    `max_box_acc_v2`; `v2=False`: MaxBoxAcc only). `scoremaps`: one normalised map per image, or a
+    single 2-D map shared by every image (a fixed-box baseline: `box_map`), swept once. Also the
+    best CAM threshold of MaxBoxAcc."""
+    thresholds = cam_thresholds(interval)
+    shared = isinstance(scoremaps, np.ndarray) and scoremaps.ndim == 2
+    if not shared and len(scoremaps) != len(gt_boxes):
+        raise ValueError(f"box_accuracies: {len(scoremaps)} score maps for {len(gt_boxes)} images")
+    modes = ("largest", "all") if v2 else ("largest",)
+    sweeps = threshold_sweep([scoremaps] if shared else scoremaps, thresholds, modes=modes)
+    largest, every = np.zeros((len(gt_boxes), len(thresholds))), np.zeros((len(gt_boxes), len(thresholds)))
+    for i, g in enumerate(gt_boxes):
+        g = check_boxes(g, f"ground-truth boxes of image {i}")
+        sw = sweeps[0 if shared else i]
+        largest[i] = iou(np.asarray(sw["largest"]), g).max(1)
+        if v2:
+            counts = [len(c) for c in sw["all"]]
+            best = iou(np.asarray([b for c in sw["all"] for b in c]), g).max(1)
+            every[i] = np.maximum.reduceat(best, np.cumsum([0] + counts[:-1]))
+    acc = box_accuracy_curve(largest, iou_threshold)
+    out = {"max_box_acc": float(acc.max()), "max_box_acc_threshold": float(thresholds[int(acc.argmax())])}
+    if v2:
+        per = {t: box_accuracy_curve(every, t / 100) for t in iou_thresholds}
+        out["max_box_acc_v2"] = float(np.mean([c.max() for c in per.values()]))
+        for t, c in per.items():
+            out[f"max_box_acc_v2_iou{t}"] = float(c.max())
+    return out
+
+
 def max_box_acc(scoremaps, gt_boxes, interval: float = 0.01, iou_threshold: float = IOU_THRESHOLD) -> float:
     """MaxBoxAcc (%): scoremaps normalised to [0, 1], in the frame of gt_boxes (wsolevaluation: 224x224)."""
     ious = scoremap_best_ious(scoremaps, gt_boxes, cam_thresholds(interval), "largest")
@@ -281,29 +457,42 @@ def max_box_acc_v2(scoremaps, gt_boxes, interval: float = 0.01,
 
 # ----------------------------------------------------------------------------- command line
 def read_predictions(path: str | Path) -> dict[str, list[dict]]:
-    """PRED_CSV -> {image_id: [rows]}; rows carry class, score, box and an optional cam_threshold."""
-    from datasets import DataError
+    """PRED_CSV -> {image_id: [rows]}; rows carry class, score, box and an optional cam_threshold.
+    Every field is checked (UTF-8 text, the header, integer class >= 0, finite score, a valid
+    inclusive box, cam_threshold in [0, 1]); a bad row raises DataError naming the file and line."""
+    import io
+    from datasets import DataError, read_text
     path = Path(path)
     need = ["image_id", "class", "score", "x0", "y0", "x1", "y1"]
     out: dict[str, list[dict]] = {}
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in need if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {missing}; expected header {','.join(need)}[,cam_threshold]")
-        for n, row in enumerate(reader, 2):
-            try:
-                box = tuple(float(row[c]) for c in ("x0", "y0", "x1", "y1"))
-                check_boxes(box)
-                thr = (row.get("cam_threshold") or "").strip()
-                sc = (row["score"] or "").strip()
-                if not sc and not thr:
-                    raise ValueError("a top-k prediction row needs a score")
-                rec = {"class": int(row["class"]), "score": float(sc) if sc else math.nan, "box": box,
-                       "cam_threshold": float(thr) if thr else None}
-            except (ValueError, TypeError) as e:
-                raise DataError(f"{path}:{n}: bad row {dict(row)}: {e}") from None
-            out.setdefault(Path(row["image_id"]).stem, []).append(rec)
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    missing = [c for c in need if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; expected header {','.join(need)}[,cam_threshold]")
+    for n, row in enumerate(reader, 2):
+        try:
+            if None in row or any(row[c] is None for c in need):
+                raise ValueError(f"expected {len(reader.fieldnames)} fields")
+            if not row["image_id"].strip():
+                raise ValueError("empty image_id")
+            box = tuple(float(row[c]) for c in ("x0", "y0", "x1", "y1"))
+            check_boxes(box)
+            thr = (row.get("cam_threshold") or "").strip()
+            sc = (row["score"] or "").strip()
+            if not sc and not thr:
+                raise ValueError("a top-k prediction row needs a score")
+            cls = int(row["class"])
+            if cls < 0:
+                raise ValueError(f"class {cls} is negative")
+            rec = {"class": cls, "score": float(sc) if sc else math.nan, "box": box,
+                   "cam_threshold": float(thr) if thr else None}
+            if sc and not math.isfinite(rec["score"]):
+                raise ValueError(f"score {sc!r} is not a finite number")
+            if thr and not 0.0 <= rec["cam_threshold"] <= 1.0:     # (NaN fails this too)
+                raise ValueError(f"cam_threshold {thr!r} is not a number in [0, 1]")
+        except (ValueError, TypeError) as e:
+            raise DataError(f"{path}:{n}: bad row {dict(row)}: {e}") from None
+        out.setdefault(Path(row["image_id"].strip()).stem, []).append(rec)
     return out
 
 
@@ -362,7 +551,12 @@ def main(argv=None) -> int:
     from datasets.ilsvrc import load_ground_truth
     try:
         gt = load_ground_truth(args.gt, synsets=args.synsets)
-        result = score(read_predictions(args.pred_csv), gt)
+        preds = read_predictions(args.pred_csv)
+        unknown = sorted(set(preds) - set(gt))
+        if unknown:
+            raise DataError(f"{args.pred_csv}: predictions for {len(unknown)} image(s) not in the ground truth "
+                            f"{args.gt}, e.g. {unknown[:3]}")
+        result = score(preds, gt)
     except (DataError, DataMissing, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

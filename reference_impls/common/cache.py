@@ -26,7 +26,7 @@ from torch import nn
 
 from . import train as _train_module
 from .runtime import untrained_mode
-from .train import CheckpointError, atomic_save, safe_load
+from .train import CheckpointError, atomic_save, load_state, safe_load  # noqa: F401 (CheckpointError re-exported)
 
 
 def _source(obj) -> str:
@@ -59,11 +59,7 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
             if k in state and isinstance(state[k], dict):
                 state = state[k]
                 break
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError) as e:
-        raise CheckpointError(f"checkpoint {path} does not fit {type(model).__name__}: {str(e).splitlines()[0]}") from None
-    return model
+    return load_state(model, state, path)
 
 
 def trained(name: str, build: Callable[[], nn.Module], train: Callable[[nn.Module, Path], object], *,
@@ -83,9 +79,8 @@ def trained(name: str, build: Callable[[], nn.Module], train: Callable[[nn.Modul
     entry = Path(cache_dir or default_cache_dir()) / name / cache_key(name, config, seed, data_fingerprint, code)
     final = entry / "model.pt"
     with _locked(entry):  # parallel workers wanting the same model: one trains, the others wait and load
-        if final.exists():
-            model.load_state_dict(safe_load(final))
-            return model.eval()
+        if final.exists():   # a corrupt entry or one that does not fit: CheckpointError naming the file
+            return load_state(model, safe_load(final), final, "cached checkpoint").eval()
         (entry / "config.json").write_text(json.dumps({"name": name, "config": config, "seed": seed,
                                                         "data": data_fingerprint}, indent=1, default=str))
         train(model, entry / "resume.pt")

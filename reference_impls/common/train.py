@@ -46,12 +46,34 @@ class CheckpointError(RuntimeError):
 
 
 def safe_load(path: str | Path, map_location="cpu"):
-    """torch.load(weights_only=True) with a one-line error naming the file when it is corrupt."""
+    """torch.load(weights_only=True) with a one-line error naming the file when it is missing,
+    empty, truncated, corrupt or holds anything but tensors and plain containers."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"checkpoint {path}: no such file")
+    if Path(path).stat().st_size == 0:
+        raise CheckpointError(f"corrupt or unreadable checkpoint {path}: empty file (0 bytes). Delete it to retrain.")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle/zip errors come in many types
-        raise CheckpointError(f"corrupt or unreadable checkpoint {path}: {type(e).__name__}: {e}. "
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"corrupt or unreadable checkpoint {path}: {type(e).__name__}: {first}. "
                               f"Delete it to retrain.") from None
+
+
+def load_state(model: nn.Module, state, path: str | Path, what: str = "checkpoint") -> nn.Module:
+    """`model.load_state_dict(state)` (strict): a state that is not a dict of tensors, or whose keys
+    or shapes do not fit the model, raises CheckpointError naming `path`."""
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state) or \
+            not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{what} {path} does not hold a state_dict (a dict of name -> tensor) "
+                              f"for {type(model).__name__}")
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError, ValueError) as e:
+        msg = " ".join(str(e).split())
+        raise CheckpointError(f"{what} {path} does not fit {type(model).__name__}: "
+                              f"{msg[:300]}{'...' if len(msg) > 300 else ''}") from None
+    return model
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -73,12 +95,20 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int, optimizer: torch
     start_epoch, history = 0, []
     if checkpoint is not None and Path(checkpoint).exists():
         state = safe_load(checkpoint)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        start_epoch, history = state["epoch"], list(state["history"])
+        keys = ("model", "optimizer", "rng", "epoch", "history")
+        if not isinstance(state, dict) or any(k not in state for k in keys):
+            raise CheckpointError(f"resume checkpoint {checkpoint} lacks {[k for k in keys if not isinstance(state, dict) or k not in state]} "
+                                  f"(not written by fit()); delete it to retrain")
+        load_state(model, state["model"], checkpoint, "resume checkpoint")
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state.get("scheduler") is not None:
+                scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"])
+            start_epoch, history = int(state["epoch"]), [float(v) for v in state["history"]]
+        except (RuntimeError, TypeError, KeyError, ValueError) as e:
+            raise CheckpointError(f"resume checkpoint {checkpoint} does not fit this run's optimizer/scheduler: "
+                                  f"{' '.join(str(e).split())[:300]}; delete it to retrain") from None
     train_model = model
     if world_size > 1 and not isinstance(model, nn.parallel.DistributedDataParallel):
         train_model = nn.parallel.DistributedDataParallel(
