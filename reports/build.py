@@ -195,9 +195,10 @@ def findings_table(df: pd.DataFrame, cals: dict) -> pd.DataFrame:
     the full-tier paper claims (status beside the paper's number)."""
     rows = []
     for _, r in df.iterrows():
-        learned = r["learned"] if r["learned"] is not None and not _nan(r["learned"]) else \
-            r["kind"] in ("paper", "proxy", "relative")
-        if not learned or str(r["status"]) == "not checked" or r["kind"] not in ("proxy", "relative", "paper"):
+        learned = _learned(r)
+        has_finding = isinstance(r["finding"], str) and bool(r["finding"])
+        if str(r["status"]) == "not checked" or r["kind"] not in ("proxy", "relative", "paper") or \
+                not (learned or has_finding):
             continue
         result = _fmt(r["value"])
         if r["kind"] == "relative" and not _nan(r["than"]):
@@ -207,8 +208,8 @@ def findings_table(df: pd.DataFrame, cals: dict) -> pd.DataFrame:
         rows.append({"paper": r["paper"], "finding": finding, "claim_id": r["claim_id"],
                      "tier": r["tier"], "result": result if r["value"] is not None else "–",
                      "controls": _controls_text(r["controls"]), "calibration": _band(cal) if r["tier"] == "smoke"
-                     else "–", "verdict": str(r["status"]),
-                     "paper_value": _fmt(r["paper_value"]) if r["kind"] == "paper" else "(proxy: not comparable)"})
+                     else "–", "verdict": str(r["status"]) + ("" if learned else " (not learned)"),
+                     "paper_value": _fmt(r["paper_value"]) if r["kind"] == "paper" else "–"})
     return pd.DataFrame(rows, columns=["paper", "finding", "claim_id", "tier", "result", "controls", "calibration",
                                        "verdict", "paper_value"])
 
