@@ -49,11 +49,23 @@ def voc_palette(n: int = 256) -> np.ndarray:
 def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 255) -> torch.Tensor:
     """`hist[gt, pred]` (int64, num_classes x num_classes) over pixels whose label is not ignored.
     A ground-truth value outside [0, num_classes) that is not the ignore label is an error;
-    so is a prediction outside that range."""
-    pred = torch.as_tensor(pred).reshape(-1).long()
-    target = torch.as_tensor(target).reshape(-1).long()
+    so is a prediction outside that range (on a pixel that is not ignored).
+
+    The same matrix as the devkit's / FCN's `np.bincount(n * gt[k] + pred[k], minlength=n**2)` over
+    the kept pixels k. Labels in 0..255 on the CPU (uint8 PNGs, or any integer tensor whose values fit)
+    take one pass: a 65536-bin `torch.bincount` of `gt << 8 | pred`, from which the ignore row is dropped
+    and out-of-range labels are read off (tests/test_metric_speed.py measures the throughput)."""
+    pred = torch.as_tensor(pred).reshape(-1)
+    target = torch.as_tensor(target).reshape(-1)
     if pred.shape != target.shape:
         raise ValueError(f"prediction has {pred.numel()} pixels, ground truth {target.numel()}")
+    if (num_classes <= 256 and pred.numel() and pred.device.type == "cpu" and target.device.type == "cpu"
+            and not pred.is_floating_point() and not target.is_floating_point()
+            and pred.dtype != torch.bool and target.dtype != torch.bool):
+        hist = _confusion_bytes(pred, target, num_classes, ignore_index)
+        if hist is not None:
+            return hist
+    pred, target = pred.long(), target.long()
     keep = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
     pred, target = pred[keep], target[keep]
     if target.numel() and (target.min() < 0 or target.max() >= num_classes):
@@ -62,6 +74,33 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 
     if pred.numel() and (pred.min() < 0 or pred.max() >= num_classes):
         raise ValueError(f"predicted label outside 0..{num_classes - 1}")
     return torch.bincount(target * num_classes + pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def _fits_byte(x: torch.Tensor) -> bool:
+    if x.dtype == torch.uint8:
+        return True
+    lo, hi = torch.aminmax(x)
+    return bool(lo >= 0) and bool(hi <= 255)
+
+
+def _confusion_bytes(pred, target, num_classes, ignore_index):
+    """The matrix when every label is in 0..255 (else None): one bincount over 256 x 256 cells."""
+    if not (_fits_byte(target) and _fits_byte(pred)):
+        return None
+    idx = target.to(torch.int32)
+    idx <<= 8
+    idx |= pred.to(torch.int32) if pred.dtype != torch.uint8 else pred
+    full = torch.bincount(idx, minlength=65536).reshape(256, 256)
+    if ignore_index is not None and 0 <= ignore_index <= 255:
+        full[ignore_index] = 0
+    n = num_classes
+    bad = torch.nonzero(full[n:].sum(1))
+    if len(bad):
+        raise ValueError(f"ground-truth label {n + int(bad[0, 0])} is outside 0..{n - 1} "
+                         f"and is not the ignore label {ignore_index}")
+    if bool(full[:n, n:].any()):
+        raise ValueError(f"predicted label outside 0..{n - 1}")
+    return full[:n, :n].clone()
 
 
 class ConfusionMatrix:
@@ -86,7 +125,9 @@ def _nanmean(x: torch.Tensor) -> float:
 
 
 def scores_from_confusion(hist) -> dict:
-    """All scores from a confusion matrix `hist[gt, pred]` (fractions in [0, 1]; nan where undefined)."""
+    """All scores from a confusion matrix `hist[gt, pred]` (fractions in [0, 1]; nan where undefined):
+    the VOC devkit's `VOCevalseg.m` IoU (TP / (TP + FP + FN) per class) and FCN's `score.py`
+    (`per_class_iu`, `nanmean`; pixel accuracy, mean accuracy, frequency-weighted IoU)."""
     h = torch.as_tensor(hist).double()
     tp = h.diag()
     gt, pr = h.sum(1), h.sum(0)

