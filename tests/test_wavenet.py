@@ -105,6 +105,7 @@ def test_train_cache_and_evaluate_on_a_fake_fsdd(tmp_path):
     _fake_fsdd(tmp_path / "data")
     data = load_data(tmp_path / "data", speakers=("george", "theo"), heldout_takes=range(0, 2))
     assert len(data["test"]) == 4 and len(data["train"]) == 2 and len(data["train"][0]) == 4 * 1200
+    assert data["train"][0].dtype == torch.uint8
     cfg = WaveNetConfig(residual_channels=8, dilation_channels=8, skip_channels=16, dilations=(1, 2, 4, 8),
                         n_speakers=2, speaker_dim=4)
     kw = dict(seed=0, iters=40, batch=4, length=256, lr=3e-3, cache_dir=tmp_path / "cache")
@@ -117,6 +118,12 @@ def test_train_cache_and_evaluate_on_a_fake_fsdd(tmp_path):
     assert 0 < nll < 8.0
     swapped = evaluate(m1, data["test"], speaker_map=lambda i, s: 1 - s)
     assert np.isfinite(swapped)
+    # the untrained control: the same seeded initialisation, nothing trained, no history
+    m0, hist0 = train_model(cfg, data, untrained=True, **kw)
+    torch.manual_seed(0)
+    init = build_model(cfg)
+    assert hist0 == [] and all(torch.equal(a, b) for a, b in zip(m0.state_dict().values(), init.state_dict().values()))
+    assert evaluate(m0, data["test"]) > nll + 1.0
 
 
 def test_vctk_split(tmp_path):
@@ -128,3 +135,4 @@ def test_vctk_split(tmp_path):
     data = load_vctk_data(tmp_path, heldout_per_speaker=1)
     assert data["speakers"] == ("p225", "p226")
     assert len(data["test"]) == 2 and [len(t) for t in data["train"]] == [3 * 1600, 3 * 1600]
+    assert data["train"][0].dtype == torch.uint8 and data["test"][0][0].dtype == torch.uint8   # 1 byte a code

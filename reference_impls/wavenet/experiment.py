@@ -19,7 +19,7 @@ import torch
 import datasets
 from datasets import audio
 from metrics.audio import nll_bits_sum
-from reference_impls.common import atomic_save, autocast, fit, safe_load, trained, world
+from reference_impls.common import atomic_save, autocast, fit, safe_load, trained, untrained_mode, world
 from reference_impls.common.cache import cache_key, default_cache_dir
 
 from . import model as model_module
@@ -29,12 +29,18 @@ from .model import WaveNetConfig, build_model, teacher_forced_loss
 HELDOUT_TAKES = range(0, 5)
 
 
+def codes_u8(x) -> torch.Tensor:
+    """mu-law codes of audio, stored as uint8 (256 levels: 1 byte a sample instead of 8)."""
+    return audio.mu_law_encode(x).to(torch.uint8)
+
+
 def split(utts, speakers, heldout) -> dict:
-    """mu-law codes split into per-speaker training streams and held-out (codes, speaker id) pairs."""
+    """mu-law codes (uint8) split into per-speaker training streams and held-out (codes, speaker id)
+    pairs. `utts` may be a generator: each utterance's float audio is dropped once encoded."""
     sid = {s: i for i, s in enumerate(speakers)}
     train, test = [[] for _ in speakers], []
     for u in utts:
-        codes = audio.mu_law_encode(u.audio)
+        codes = codes_u8(u.audio)
         if heldout(u):
             test.append((codes, sid[u.speaker]))
         else:
@@ -50,29 +56,35 @@ def load_data(root, *, sr: int = 8000, speakers=audio.FSDD_SPEAKERS, heldout_tak
 
 
 def load_vctk_data(root, *, sr: int = 16000, heldout_per_speaker: int = 5, per_speaker: int | None = None) -> dict:
-    """VCTK (full tier): every speaker's last `heldout_per_speaker` utterances are held out."""
+    """VCTK (full tier): every speaker's last `heldout_per_speaker` utterances are held out. Files
+    are read and encoded one at a time, so memory holds uint8 codes (~2.5 GB for all of VCTK at
+    16 kHz), never the float audio of the corpus."""
     files = audio.vctk_files(root)
-    utts = audio.load_vctk(root, sr=sr, per_speaker=per_speaker)
     last = {spk: {f for f in fs[:per_speaker][-heldout_per_speaker:]} for spk, fs in files.items()}
     fp = datasets.fingerprint(*[f for fs in files.values() for f in fs[:per_speaker]], extra=f"sr={sr}")
+    utts = (audio.Utterance(audio.read_audio(f, sr, resample_to_sr=True), sr, spk, f)
+            for spk, fs in files.items() for f in fs[:per_speaker])
     return {**split(utts, tuple(files), lambda u: u.path in last[u.speaker]), "sr": sr, "fingerprint": fp}
 
 
 def crops(streams: list[torch.Tensor], n_batches: int, batch: int, length: int, g: torch.Generator):
-    """n_batches of (codes (batch, length), speaker (batch,)): a random speaker, then a random crop."""
+    """n_batches of (codes (batch, length) int64, speaker (batch,)): a random speaker, then a random crop
+    (the streams may hold uint8 codes; only the crops are widened)."""
     out = []
     for _ in range(n_batches):
         spk = torch.randint(len(streams), (batch,), generator=g)
         x = torch.stack([streams[s][o:o + length] for s, o in
-                         ((int(s), int(torch.randint(len(streams[s]) - length, (1,), generator=g))) for s in spk)])
+                         ((int(s), int(torch.randint(len(streams[s]) - length, (1,), generator=g))) for s in spk)]).long()
         out.append((x, spk))
     return out
 
 
 def train_model(cfg: WaveNetConfig, data: dict, *, seed: int, iters: int, batch: int, length: int, lr: float,
-                epochs: int = 4, cache_dir=None, device="cpu", name: str = "wavenet_fsdd"):
+                epochs: int = 4, cache_dir=None, device="cpu", name: str = "wavenet_fsdd", untrained: bool = False):
     """(model, training loss per iteration in bits): a WaveNet trained with Adam and teacher
-    forcing (speaker-conditioned when cfg.n_speakers > 0), cached by config, data and seed."""
+    forcing (speaker-conditioned when cfg.n_speakers > 0), cached by config, data and seed.
+    `untrained=True` (the untrained control; also in the negative-control run): the same model at
+    its seeded initialisation, with no history."""
     per_epoch = iters // epochs
     run_cfg = {"model": cfg.to_dict(), "iters": per_epoch * epochs, "batch": batch, "length": length, "lr": lr}
 
@@ -98,7 +110,9 @@ def train_model(cfg: WaveNetConfig, data: dict, *, seed: int, iters: int, batch:
 
     code = [model_module, sampling_module, sys.modules[__name__]]
     model = trained(name, build, run, config=run_cfg, seed=seed, data_fingerprint=data["fingerprint"],
-                    code=code, cache_dir=cache_dir)
+                    code=code, cache_dir=cache_dir, untrained=untrained)
+    if untrained or untrained_mode():
+        return model, []
     entry = Path(cache_dir or default_cache_dir()) / name / cache_key(
         name, run_cfg, seed, data["fingerprint"], code)
     return model, (safe_load(entry / "history.pt").tolist() if (entry / "history.pt").exists() else [])
@@ -116,7 +130,7 @@ def evaluate(model, test: list, *, speaker_map=None, device="cpu") -> float:
             s = torch.tensor([s], device=device)
         else:
             s = None
-        x = codes.to(device).unsqueeze(0)
+        x = codes.to(device).long().unsqueeze(0)
         with autocast(torch.device(device)):
             logits = model(x[:, :-1], s)
         bits, k = nll_bits_sum(logits.float(), x[:, 1:])
