@@ -104,3 +104,90 @@ def test_labels_outside_vocab_are_rejected():
     m = Memory(key_dim=4, memory_size=8, vocab_size=10)
     with pytest.raises(ValueError, match="vocab_size"):
         m.query(torch.randn(2, 4), torch.tensor([1, 10]))
+
+
+# ----------------------------------------------------------------------------- training: memory resets
+def _tiny_training(reset: str, monkeypatch):
+    """Train a tiny MemoryNet for 3 batches of 2 episodes x 4 steps on random 'characters' and
+    record, for every memory query made by the training loop, whether the memory was empty then."""
+    from datasets.omniglot import Characters
+    from reference_impls.rare_events import build_model, train
+    cfg = dict(ch1=2, ch2=2, key_dim=8, memory_size=64, choose_k=8, alpha=0.1, age_noise=8.0, keep_prob=1.0,
+               lr=1e-3, adam_eps=1e-4, clip=5.0, batch=2, episode_width=2, episode_length=4,
+               episodes_per_epoch=3, epochs=1, image_size=8, memory_reset=reset)
+    torch.manual_seed(0)
+    chars = Characters(torch.rand(6, 4, 8, 8), [f"c{i}" for i in range(6)])
+    model = build_model(cfg)
+    seen = []
+    query = model.memory.query
+
+    def spy(x, labels=None, **kw):
+        seen.append((bool((model.memory.keys == 0).all()), bool((model.memory.recent_idx == 0).all())))
+        return query(x, labels, **kw)
+
+    monkeypatch.setattr(model.memory, "query", spy)
+    history = train(model, chars, cfg, seed=0)
+    return seen, history
+
+
+def test_training_clears_memory_per_episode_batch(monkeypatch):
+    """The authors' train.py: episode_step(..., clear_memory=True) for every batch of episodes."""
+    seen, history = _tiny_training("episode", monkeypatch)
+    assert len(seen) == len(history) == 3 * 4
+    empty = [keys_empty and recent_empty for keys_empty, recent_empty in seen]
+    assert empty == [t % 4 == 0 for t in range(12)]      # empty exactly at the first step of each batch
+
+
+def test_lifelong_training_never_clears_memory(monkeypatch):
+    """memory_reset = "never": the memory (and recent_idx, whose local labels 0..3 then name
+    other characters) is carried from one batch of episodes into the next."""
+    seen, _ = _tiny_training("never", monkeypatch)
+    assert [keys_empty for keys_empty, _ in seen] == [True] + [False] * 11
+    assert not seen[4][1]                                # batch 2 starts with batch 1's recent_idx
+
+
+def test_unknown_memory_reset_is_rejected(monkeypatch):
+    with pytest.raises(ValueError, match="memory_reset"):
+        _tiny_training("sometimes", monkeypatch)
+
+
+# ----------------------------------------------------------------------------- life-long helpers
+def _two_class_net():
+    from reference_impls.rare_events import MemoryNet
+    cfg = dict(ch1=2, ch2=2, key_dim=4, memory_size=16, choose_k=4, alpha=0.1, age_noise=0.0, keep_prob=1.0,
+               image_size=8)
+    net = MemoryNet(cfg).eval()
+    with torch.no_grad():
+        net.memory.query_proj.copy_(torch.eye(4))
+    return net
+
+
+def test_stream_into_memory_learns_the_stream_labels():
+    from reference_impls.rare_events import stream_into_memory
+    net = _two_class_net()
+    stream = torch.zeros(2, 3, 4)                        # class 0 near e0, class 1 near e1
+    stream[0, :, 0], stream[1, :, 1] = 1.0, 1.0
+    stream[:, :, 2] = torch.tensor([0.0, 0.1, -0.1])
+    accs = stream_into_memory(net.memory, stream, steps=20, batch=4, generator=torch.Generator().manual_seed(0))
+    assert accs[0] == 0.0 and accs[-1] == 1.0           # empty memory first, then every answer right
+    pred, _ = net.memory.query(torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]))
+    assert pred.tolist() == [1, 2]                       # labels are 1 + class index
+
+
+def test_lifelong_helpers_leave_the_model_memory_untouched():
+    from datasets.omniglot import Characters, EpisodeSampler
+    from reference_impls.rare_events import lifelong_episodes, lived_memory, recall_after_stream
+    net = _two_class_net()
+    before = net.memory.snapshot()
+    stream = F.normalize(torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(1)), dim=-1)
+    g = torch.Generator().manual_seed(0)
+    lived = lived_memory(net, stream, steps=5, batch=2, generator=g)
+    assert int((lived["vals"] > 0).sum()) > 0           # the stream was written...
+    assert all(torch.equal(before[k], v) for k, v in net.memory.snapshot().items())   # ...into a copy
+    chars = Characters(torch.rand(4, 3, 8, 8), [f"c{i}" for i in range(4)])
+    eps = EpisodeSampler(2, 1, 1).episodes(4, 3, 3, seed=0)
+    feats = torch.randn(4, 3, 4, generator=g)
+    accs = lifelong_episodes(net, chars, eps, lived, feats=feats)
+    out = recall_after_stream(net, feats[:2, 0], feats[:2, 1:], stream, steps=3, batch=2, generator=g, start=lived)
+    assert len(accs) == 3 and 0 <= out["recall_same"] <= 1 and out["rare_slots_held"] <= 2
+    assert all(torch.equal(before[k], v) for k, v in net.memory.snapshot().items())

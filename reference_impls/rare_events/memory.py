@@ -13,7 +13,13 @@ of activations x with intended labels y:
     wrong answer    -> write (q, y) to the oldest slot (ages + uniform noise), A = 0
     all other ages  += 1
 
-The memory is a buffer of the module: it is saved with the model and never reset during training.
+The memory is a buffer of the module, saved with the model. Whether it is reset is the training
+loop's choice (model.train: cleared before every batch of episodes, as the authors' train.py does,
+or never: life-long).
+
+`softmax_temperature` is the official rule for the temperature of a softmax over the top-k
+similarities; the official Memory.query returns that softmax as a `mask` that neither the loss nor
+the prediction uses, so it is kept here for reference only and plays no part in `query`.
 """
 from __future__ import annotations
 
@@ -28,7 +34,8 @@ from .backends import ExactSearch, make_backend
 
 def softmax_temperature(choose_k: int, alpha: float) -> float:
     """max(1, log(0.2 k) / alpha): the official rule, so one neighbour alpha closer than k others
-    gets ~20% of the softmax mass."""
+    gets ~20% of the softmax mass. Unused by the memory (the official code computes the softmax
+    mask but neither its loss nor its prediction reads it)."""
     return max(1.0, math.log(0.2 * choose_k) / alpha)
 
 

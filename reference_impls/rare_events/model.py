@@ -1,8 +1,9 @@
-"""Omniglot with the memory module: the official LeNet-style encoder, episode training that never
-resets the memory, and one-shot evaluation (episodes and Lake's 20 official runs).
+"""Omniglot with the memory module: the official LeNet-style encoder, episode training (the
+memory cleared before every batch of episodes, as the authors' train.py does, or never reset:
+the life-long variant), and one-shot evaluation (episodes and Lake's 20 official runs).
 
     model = build_model(cfg)                                   # MemoryNet: encoder + Memory
-    history = train(model, chars, cfg, seed=seed, device=dev, checkpoint=path)
+    history = train(model, chars, cfg, seed=seed, device=dev, checkpoint=path)   # cfg["memory_reset"]
     accs = evaluate_episodes(model, chars, episodes)          # per-episode accuracies (0..1)
     errs = evaluate_runs(model, runs)                          # % error per official run
 
@@ -21,10 +22,14 @@ from reference_impls.common import fit
 
 from .memory import Memory
 
-# the paper's / official code's settings (full tier); the smoke tier narrows the encoder
+# the paper's / official code's settings (full tier); the smoke tier narrows the encoder.
+# keep_prob is TensorFlow's: the official model.train applies tf.nn.dropout(embeddings, keep_prob=0.3),
+# i.e. it drops 70 % of the embedding during training (dropout rate 0.7). memory_reset "episode":
+# the official train.py calls episode_step(..., clear_memory=True) for every batch of episodes.
+MEMORY_RESETS = ("episode", "never")
 PAPER = dict(ch1=64, ch2=128, key_dim=128, memory_size=8192, choose_k=256, alpha=0.1, age_noise=8.0,
              keep_prob=0.3, lr=1e-4, adam_eps=1e-4, clip=5.0, batch=16, episode_width=5, episode_length=30,
-             episodes_per_epoch=100, epochs=200, image_size=28)
+             episodes_per_epoch=100, epochs=200, image_size=28, memory_reset="episode")
 
 
 class Encoder(nn.Module):
@@ -62,7 +67,7 @@ class MemoryNet(nn.Module):
     def forward(self, x, labels=None, **kw):
         h = self.encoder(x)
         if self.training and self.keep_prob < 1:
-            h = F.dropout(h, 1 - self.keep_prob)
+            h = F.dropout(h, 1 - self.keep_prob)          # keep_prob 0.3 -> dropout rate 0.7
         return self.memory.query(h, labels, **kw)
 
 
@@ -113,16 +118,25 @@ def episode_steps(chars: Characters, cfg: dict, generator: torch.Generator) -> l
 
 
 def train(model: MemoryNet, chars: Characters, cfg: dict, *, seed: int, device="cpu", checkpoint=None) -> list[float]:
-    """Official training: one Adam step per episode step, the memory carried across steps and
-    episodes and never reset."""
+    """Official training: one Adam step per episode step. cfg["memory_reset"] = "episode" (the
+    authors' train.py: episode_step(..., clear_memory=True), so the memory is cleared before every
+    batch of episodes, whose labels 0..batch*width-1 are local to it) or "never" (life-long: the
+    memory is carried across steps and episode batches; the local labels then name different
+    characters in different batches, and recent_idx[y] can force a stale slot in as the positive)."""
+    reset = cfg.get("memory_reset", "episode")
+    if reset not in MEMORY_RESETS:
+        raise ValueError(f"memory_reset must be one of {MEMORY_RESETS}, got {reset!r}")
     opt = torch.optim.Adam([p for p in model.parameters()], lr=cfg["lr"], eps=cfg["adam_eps"])
 
     def data(epoch):
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        return [s for _ in range(cfg["episodes_per_epoch"]) for s in episode_steps(chars, cfg, g)]
+        return [(x, y, t == 0) for _ in range(cfg["episodes_per_epoch"])
+                for t, (x, y) in enumerate(episode_steps(chars, cfg, g))]
 
     def step(m, batch):
-        x, y = batch
+        x, y, first = batch
+        if first and reset == "episode":
+            m.memory.clear()
         _, loss = m(x, y)
         return loss
 
@@ -258,14 +272,64 @@ def pixel_runs(runs: list[Run]) -> list[float]:
 
 
 # ----------------------------------------------------------------------------- life-long
+@torch.no_grad()
+def stream_into_memory(memory: Memory, stream_feats: torch.Tensor, steps: int, batch: int,
+                       generator: torch.Generator, label_base: int = 1, device="cpu") -> list[float]:
+    """Life-long use: `steps` batches of `batch` random drawings from `stream_feats` [C, D, d] are
+    queried with their class label (label_base + character index) and written through the update
+    rule, the memory never reset. Returns the per-step accuracy of the memory's answers."""
+    C, D = stream_feats.shape[:2]
+    accs = []
+    for _ in range(steps):
+        c = torch.randint(C, (batch,), generator=generator)
+        d = torch.randint(D, (batch,), generator=generator)
+        labels = (c + label_base).to(device)
+        pred, _ = memory.query(stream_feats[c, d].to(device), labels, use_recent_idx=False)
+        accs.append(float((pred == labels).float().mean()))
+    return accs
+
+
+@torch.inference_mode()
+def lived_memory(model: MemoryNet, stream_feats: torch.Tensor, steps: int, batch: int,
+                 generator: torch.Generator, device="cpu") -> dict:
+    """The state of a memory that has lived through `steps` x `batch` training drawings: cleared
+    once, then written through the update rule (class labels 1..C), never reset. Returns it as a
+    snapshot (for `lifelong_episodes` / `recall_after_stream`); the model's memory is restored."""
+    mem = model.memory
+    saved = mem.snapshot()
+    try:
+        mem.clear()
+        stream_into_memory(mem, stream_feats, steps, batch, generator, device=device)
+        return mem.snapshot()
+    finally:
+        mem.restore(saved)
+
+
+@torch.inference_mode()
+def lifelong_episodes(model: MemoryNet, chars: Characters, episodes: list[Episode], start: dict,
+                      device="cpu", feats: torch.Tensor | None = None) -> list[float]:
+    """One-shot episodes in a memory that is never reset: from the memory state `start` (see
+    `lived_memory`), every episode's support set is written on top of what is there (fresh
+    labels) and its queries read the whole memory, the episodes' writes staying. The model's
+    memory is restored afterwards."""
+    model.eval()
+    mem = model.memory
+    saved = mem.snapshot()
+    try:
+        mem.restore(start)
+        return evaluate_episodes(model, chars, episodes, reset=False, device=device, feats=feats)
+    finally:
+        mem.restore(saved)
+
+
 @torch.inference_mode()
 def recall_after_stream(model: MemoryNet, rare_first: torch.Tensor, rare_later: torch.Tensor,
                         stream_feats: torch.Tensor, steps: int, batch: int, generator: torch.Generator,
-                        device="cpu") -> dict:
-    """Life-long recall: write one drawing each of some rare (unseen) characters into the
-    trained, never-reset memory, then keep the memory running for `steps` steps of `batch`
-    queries from the training stream (each with its fixed class label, memory updated as in
-    training), then ask for the rare characters with *other* drawings.
+                        start: dict | None = None, device="cpu") -> dict:
+    """Life-long recall: from the memory state `start` (None: a cleared memory; see
+    `lived_memory`), one drawing each of some rare (unseen) characters is written, `steps` steps
+    of the training stream follow (class labels 1..C, update rule, never reset), then the rare
+    characters are asked for with the same drawing and with *other* drawings.
 
     rare_first [R, d], rare_later [R, M, d]: encoder features; stream_feats [C, D, d].
     Returns recall_same (the stored drawing itself answered with its rare label),
@@ -276,24 +340,27 @@ def recall_after_stream(model: MemoryNet, rare_first: torch.Tensor, rare_later: 
     saved = mem.snapshot()
     try:
         R = len(rare_first)
-        C, D = stream_feats.shape[:2]
-        stream_base = 1 + int(mem.vals.max())                      # fresh labels: no clash with training ones
-        rare_labels = torch.arange(R, device=device) + stream_base + C
+        C = stream_feats.shape[0]
+        mem.clear() if start is None else mem.restore(start)
+        rare_labels = torch.arange(R, device=device) + 1 + C            # the stream uses 1..C
         mem.query(rare_first.to(device), rare_labels, use_recent_idx=False)
-        correct, last = [], max(1, steps // 4)
-        for t in range(steps):
-            c = torch.randint(C, (batch,), generator=generator)
-            d = torch.randint(D, (batch,), generator=generator)
-            pred, _ = mem.query(stream_feats[c, d].to(device), (c + stream_base).to(device), use_recent_idx=False)
-            if t >= steps - last:
-                correct.append(float((pred.cpu() == c + stream_base).float().mean()))
+        accs = stream_into_memory(mem, stream_feats, steps, batch, generator, device=device)
+        last = accs[-max(1, steps // 4):]
         held = int(torch.isin(mem.vals, rare_labels).sum())
-        same, _ = mem.query(rare_first.to(device))                  # the very example seen before
+        same, _ = mem.query(rare_first.to(device))                      # the very example seen before
         q = rare_later.to(device)
-        other, _ = mem.query(q.reshape(-1, q.shape[-1]))            # other drawings of it
+        other, _ = mem.query(q.reshape(-1, q.shape[-1]))                # other drawings of it
         recall_same = float((same == rare_labels).float().mean())
         recall_other = float((other == rare_labels.repeat_interleave(q.shape[1])).float().mean())
     finally:
         mem.restore(saved)
     return {"recall_same": recall_same, "recall_other": recall_other, "rare_slots_held": held,
-            "stream_acc": sum(correct) / len(correct)}
+            "stream_acc": sum(last) / len(last)}
+
+
+def mean_key_cosine(model: MemoryNet, feats: torch.Tensor) -> float:
+    """Mean pairwise cosine similarity of the memory keys (normalized projected queries) of
+    `feats` [..., d]: near 1 means the keys have collapsed onto one direction."""
+    with torch.no_grad():
+        q = model.memory.normalize_query(feats.reshape(-1, feats.shape[-1]).clone())
+        return float((q @ q.T).mean())
