@@ -59,9 +59,11 @@ class SpeedMeter:
         self.nodeid, self.sink = nodeid, sink
 
     def compare(self, fns: dict[str, Callable[[], object]], *, rounds: int = 5, warmup: int = 1,
-                timer: Callable[[], float] = time.process_time, per_call: int = 1) -> Timings:
+                timer: Callable[[], float] = time.process_time, per_call: int | dict = 1) -> Timings:
         """Time each function `rounds` times, interleaved, after `warmup` untimed rounds. `per_call`
-        divides each timing (a function that does `per_call` units of work: seconds per unit)."""
+        (one number, or one per name) divides each timing: a function that does `per_call` units of
+        work is timed in seconds per unit."""
+        units = per_call if isinstance(per_call, dict) else {name: per_call for name in fns}
         if rounds < 1:
             raise ValueError("rounds must be >= 1")
         for _ in range(warmup):
@@ -72,13 +74,13 @@ class SpeedMeter:
             for name, fn in fns.items():
                 t0 = timer()
                 fn()
-                stats[name].update((timer() - t0) / per_call)
+                stats[name].update((timer() - t0) / units[name])
         timer_name = getattr(timer, "__name__", str(timer))
         for name, s in stats.items():
             self.sink.append({
                 "group": self.nodeid, "name": f"{self.nodeid.split('::')[-1]}[{name}]",
                 "fullname": f"{self.nodeid}::{name}", "params": None, "param": None,
-                "extra_info": {"per_call": per_call, "compared_with": sorted(set(fns) - {name})},
+                "extra_info": {"per_call": units[name], "compared_with": sorted(set(fns) - {name})},
                 "options": {"disable_gc": False, "timer": timer_name, "min_rounds": rounds, "max_time": 0,
                             "min_time": 0, "warmup": warmup},
                 "stats": {**s.as_dict(), "data": list(s.data), "iterations": 1}})

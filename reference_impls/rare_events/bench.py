@@ -19,18 +19,6 @@ from .backends import ExactSearch, recall_at_k
 from .model import MemoryNet, embed, evaluate_episodes
 
 
-def _ms_per_call(fn, repeats: int) -> float:
-    """Best of `repeats` timed calls after a warm-up: the least disturbed by other processes on a
-    shared CPU."""
-    fn()                                              # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return 1000 * best
-
-
 @torch.inference_mode()
 def big_memory(net: MemoryNet, train_images: torch.Tensor, slots: int, seed: int, jitter: float = 0.05,
                device="cpu") -> MemoryNet:
@@ -57,9 +45,12 @@ def big_memory(net: MemoryNet, train_images: torch.Tensor, slots: int, seed: int
 
 
 @torch.inference_mode()
-def lookup_benchmark(net: MemoryNet, train_chars, test_chars, *, slots: int, seed: int, device="cpu",
+def lookup_benchmark(net: MemoryNet, train_chars, test_chars, *, slots: int, seed: int, compare, device="cpu",
                      nlist: int = 1024, nprobe: int = 64, episodes: int = 60, batches: int = 8,
                      threads: int = 1) -> dict:
+    """Exact vs IVF nearest-key search in a `slots`-slot memory. `compare` times named functions in
+    interleaved rounds (the suites pass `speed.compare`, pytest-benchmark statistics); the
+    speed-up is the ratio of the median times per query batch."""
     big = big_memory(net, train_chars.images, slots, seed, device=device)
     mem = big.memory
     test_feats = embed(net.encoder, test_chars.images, device)
@@ -70,13 +61,14 @@ def lookup_benchmark(net: MemoryNet, train_chars, test_chars, *, slots: int, see
 
     exact = ExactSearch()
     exact.build(mem.keys)
-    exact_ms = _ms_per_call(lambda: [exact.search(q, k) for q in qs], 3) / batches
     truth = [exact.search(q, k) for q in qs]
-    t = time.perf_counter()
+    t = time.process_time()
     mem.use_backend("ivf", nlist=nlist, nprobe=nprobe, seed=seed, threads=threads)
-    build_s = time.perf_counter() - t
+    build_s = time.process_time() - t
     ivf = mem.backend
-    approx_ms = _ms_per_call(lambda: [ivf.search(q, k) for q in qs], 3) / batches
+    timings = compare({"exact": lambda: [exact.search(q, k) for q in qs],
+                       "ivf": lambda: [ivf.search(q, k) for q in qs]}, rounds=5, warmup=1, per_call=batches)
+    exact_ms, approx_ms = 1000 * timings.median("exact"), 1000 * timings.median("ivf")
     recall = sum(recall_at_k(ivf.search(q, k), e) for q, e in zip(qs, truth)) / len(qs)
 
     # one-shot accuracy in the big memory (life-long: no reset), exact vs approximate search
@@ -88,5 +80,5 @@ def lookup_benchmark(net: MemoryNet, train_chars, test_chars, *, slots: int, see
     torch.manual_seed(seed)
     exact_acc = 100 * sum(evaluate_episodes(big, test_chars, eps, reset=False, feats=test_feats,
                                             device=device)) / episodes
-    return dict(exact_ms=exact_ms, approx_ms=approx_ms, speedup=exact_ms / approx_ms, recall=recall,
+    return dict(exact_ms=exact_ms, approx_ms=approx_ms, speedup=timings.ratio("exact", "ivf"), recall=recall,
                 build_s=build_s, exact_acc=exact_acc, approx_acc=approx_acc, slots=slots, nlist=nlist, nprobe=nprobe)

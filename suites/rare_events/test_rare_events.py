@@ -177,10 +177,11 @@ def test_lifelong_without_resets(claim, omniglot, memnet, untrained_memnet, seed
     claim("recall_other_drawings_after_2000_steps", 100 * out["recall_other"])
 
 
-def test_approximate_lookup(claim, omniglot, memnet, seed, device):
+def test_approximate_lookup(claim, speed, omniglot, memnet, seed, device):
     """Nearest-neighbour lookup in a big memory: faiss IVF vs exact matmul + top-k."""
     seed_everything(seed)
-    res = rare.lookup_benchmark(memnet, omniglot["train"], omniglot["test"], slots=1 << 17, seed=seed, device=device)
+    res = rare.lookup_benchmark(memnet, omniglot["train"], omniglot["test"], slots=1 << 17, seed=seed, device=device,
+                                compare=speed.compare)
     claim("ann_speedup_131k", res["speedup"], exact_ms=res["exact_ms"], approx_ms=res["approx_ms"],
           build_s=res["build_s"], recall=res["recall"], nlist=res["nlist"], nprobe=res["nprobe"])
     claim("ann_recall_at_256_131k", res["recall"])
@@ -189,11 +190,11 @@ def test_approximate_lookup(claim, omniglot, memnet, seed, device):
 
 
 @pytest.mark.full
-def test_approximate_lookup_1m(claim, omniglot, memnet, seed, device):
+def test_approximate_lookup_1m(claim, speed, omniglot, memnet, seed, device):
     """The same benchmark at the issue's scale: 1,000,000 slots (about 1 GB of keys and index;
     ~1-2 minutes on 2 CPU cores, so it is kept out of the smoke tier)."""
     res = rare.lookup_benchmark(memnet, omniglot["train"], omniglot["test"], slots=1_000_000, seed=seed,
-                                device=device)
+                                device=device, compare=speed.compare)
     claim("ann_speedup_1m", res["speedup"], exact_ms=res["exact_ms"], approx_ms=res["approx_ms"],
           build_s=res["build_s"], recall=res["recall"], nlist=res["nlist"], nprobe=res["nprobe"])
     claim("ann_recall_at_256_1m", res["recall"])

@@ -4,7 +4,7 @@ without changing a single sample.
 """
 import torch
 
-from reference_impls.common import cpu_seconds, num_threads
+from reference_impls.common import num_threads
 from reference_impls.wavenet.model import WaveNetConfig, build_model, dilation_stack
 from reference_impls.wavenet.sampling import draw_uniforms, generate_fast, generate_naive
 
@@ -34,31 +34,36 @@ def test_fast_sampling_equals_naive(claim, seed):
     claim("fast_equals_naive", mismatches, samples=total)
 
 
-def generation_costs(layers: int, n_fast: int = 200, n_naive: int = 12):
-    """(fast, naive) seconds per sample for one block of `layers` dilated layers (1..2^(layers-1)),
-    at steady state: naive starts after a prompt as long as the receptive field."""
+def generation_fns(layers: int, n_fast: int = 200, n_naive: int = 12) -> tuple[dict, dict]:
+    """The fast and naive samplers for one block of `layers` dilated layers (1..2^(layers-1)), at
+    steady state (naive starts after a prompt as long as the receptive field), and their samples
+    per call."""
     torch.manual_seed(0)
     model = build_model(WaveNetConfig(residual_channels=64, dilation_channels=64, skip_channels=256,
                                      dilations=dilation_stack(1, 2 ** (layers - 1))))
-    rf = model.receptive_field
     u = draw_uniforms(n_fast, seed=0, dtype=torch.float32)
-    prompt = torch.randint(256, (1, rf))
-    # CPU seconds per sample, the minimum over 5 repeats (see common.cpu_seconds)
-    fast = cpu_seconds(lambda: generate_fast(model, n_fast, u), 5) / n_fast
-    naive = cpu_seconds(lambda: generate_naive(model, n_naive, u, prompt=prompt), 5) / n_naive
-    return fast, naive
+    prompt = torch.randint(256, (1, model.receptive_field))
+    return ({f"fast{layers}": lambda: generate_fast(model, n_fast, u),
+             f"naive{layers}": lambda: generate_naive(model, n_naive, u, prompt=prompt)},
+            {f"fast{layers}": n_fast, f"naive{layers}": n_naive})
 
 
-def test_fast_generation_speed(claim, artifacts):
-    """Single-stream generation on one CPU thread (residual 64, skip 256, filter width 2), CPU time."""
+def test_fast_generation_speed(claim, speed, artifacts):
+    """Single-stream generation on one CPU thread (residual 64, skip 256, filter width 2): CPU seconds
+    per sample, the four samplers timed in interleaved rounds (pytest-benchmark statistics)."""
+    fns, per = {}, {}
+    for layers in (5, 10):
+        f, n = generation_fns(layers)
+        fns.update(f), per.update(n)
     with num_threads(1):
-        costs = {L: generation_costs(L) for L in (5, 10)}
-    (fast5, naive5), (fast10, naive10) = costs[5], costs[10]
-    claim("fast_speedup_rf1024", naive10 / fast10, fast_ms=fast10 * 1e3, naive_ms=naive10 * 1e3)
+        t = speed.compare(fns, rounds=5, warmup=1, per_call=per)
+    fast5, naive5, fast10, naive10 = (t.median(k) for k in ("fast5", "naive5", "fast10", "naive10"))
+    claim("fast_speedup_rf1024", t.ratio("naive10", "fast10"), fast_ms=fast10 * 1e3, naive_ms=naive10 * 1e3,
+          **t.extra())
     # 5 -> 10 layers: receptive field 32 -> 1024. Cost linear in layers doubles; the naive
     # sampler's work (layers x receptive field) grows 64-fold.
-    claim("fast_cost_linear_in_layers", fast10 / fast5, fast5_ms=fast5 * 1e3, fast10_ms=fast10 * 1e3)
-    claim("naive_cost_grows_with_receptive_field", naive10 / naive5, naive5_ms=naive5 * 1e3,
+    claim("fast_cost_linear_in_layers", t.ratio("fast10", "fast5"), fast5_ms=fast5 * 1e3, fast10_ms=fast10 * 1e3)
+    claim("naive_cost_grows_with_receptive_field", t.ratio("naive10", "naive5"), naive5_ms=naive5 * 1e3,
           naive10_ms=naive10 * 1e3)
     import matplotlib
     matplotlib.use("Agg")
