@@ -130,3 +130,47 @@ def test_functional_cnn_flat_parameters():
     assert torch.allclose(fn.grads(th, X, y).mean(0) + fn.lam * th, fn.gradient(th, X, y), atol=1e-12)
     v = torch.randn(fn.dim, dtype=D)
     assert torch.allclose(hvp(lambda t: fn.objective(t, X, y), th, v), fn.hessian(th, X, y) @ v, atol=1e-10)
+
+
+def test_control_scores_gradient_dot_is_influence_with_identity_hessian():
+    from reference_impls.influence.experiments import control_scores
+    g = torch.Generator().manual_seed(0)
+    G, gt = torch.randn(7, 3, generator=g, dtype=D), torch.randn(3, generator=g, dtype=D)
+    c = control_scores(G, gt, n=7, seed=1)
+    torch.testing.assert_close(c["gradient_dot"], predicted_loss_change_on_removal(G, gt, 7))
+    torch.testing.assert_close(c["gradient_dot"], (G @ gt) / 7)
+    torch.testing.assert_close(c["random"], control_scores(G, gt, n=7, seed=1)["random"])   # seeded
+    assert not torch.equal(c["random"], control_scores(G, gt, n=7, seed=2)["random"])
+
+
+def test_shared_loo_scores_every_predictor_on_one_set():
+    """Two predictors of the same model on a tiny problem: one shared set of >= min_points points
+    holding each predictor's top point, the exact-Hessian predictor near R = 1, and a bootstrap
+    interval of the R difference that contains the point estimate."""
+    from reference_impls.influence.experiments import shared_loo_experiment
+    X, y = _data(n=80)
+    m = BinaryLogReg(6, 0.05)
+    th = newton(m, X[:-1], y[:-1], tol=1e-12)
+    preds = {"exact": m, "other_lambda": BinaryLogReg(6, 5.0)}
+    r = shared_loo_experiment(m, th, X[:-1], y[:-1], X[-1], y[-1], preds, min_points=12, tol=1e-12, seed=0,
+                              control_of="exact", compare=("exact", "other_lambda"), bootstrap=200)
+    assert len(r["indices"]) >= 12 and len(set(r["indices"].tolist())) == len(r["indices"])
+    assert r["R"]["exact"] > 0.99
+    assert set(r["R_controls"]) == {"gradient_dot", "random"}
+    lo, hi = r["bootstrap_diff"]
+    assert lo <= r["R"]["exact"] - r["R"]["other_lambda"] + 1e-9 and lo <= hi
+
+
+def test_newton_and_leave_one_out_train_nothing_in_the_negative_control_run():
+    from reference_impls.common import set_untrained_mode, untrained_mode
+    X, y = _data()
+    m = BinaryLogReg(6, 0.1)
+    before = untrained_mode()
+    try:
+        set_untrained_mode(True)
+        th = newton(m, X, y)
+        assert torch.equal(th, m.init())
+        loo = leave_one_out(m, X, y, th + 1, torch.tensor([0, 3]))
+        assert torch.equal(loo, (th + 1)[None].repeat(2, 1))
+    finally:
+        set_untrained_mode(before)

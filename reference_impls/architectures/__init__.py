@@ -74,10 +74,12 @@ class ReducedInception(nn.Module):
 
 
 # ----------------------------------------------------------------------------- measurements
-def receptive_field(module: nn.Module, in_ch: int, size: int = 33) -> int:
-    """Width of the input region that influences the centre output pixel, found by gradients."""
+def receptive_field(module: nn.Module, in_ch: int, size: int = 33, seed: int = 0) -> int:
+    """Width of the input region that influences the centre output pixel, found by gradients
+    (of the centre output with respect to a seeded random input)."""
     module = module.eval()
-    x = torch.randn(1, in_ch, size, size, requires_grad=True)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, in_ch, size, size, generator=g).requires_grad_(True)
     y = module(x)
     c = y.shape[-1] // 2
     y[0, :, c, c].sum().backward()

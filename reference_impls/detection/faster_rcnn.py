@@ -87,13 +87,10 @@ def build_faster_rcnn(num_classes: int, backbone: str = "resnet50_fpn", *, min_s
         if backbone == "vgg16":
             body = vgg16_backbone(backbone_weights)
         elif backbone.startswith("timm:"):
-            from reference_impls.common.backbones import backbone as timm_backbone
             name, _, idx = backbone[5:].partition("@")
-            feats = timm_backbone(name, weights=backbone_weights, features_only=True,
-                                  out_indices=(int(idx) if idx else -1,))
-            ch = feats.feature_info.channels()[-1]
+            feats, ch, _ = timm_feature_map(name, int(idx) if idx else -1, backbone_weights)
             if neck_channels:
-                feats = nn.Sequential(feats, _Last(), nn.Conv2d(ch, neck_channels, 1), nn.BatchNorm2d(neck_channels),
+                feats = nn.Sequential(*feats, nn.Conv2d(ch, neck_channels, 1), nn.BatchNorm2d(neck_channels),
                                       nn.ReLU(inplace=True))
                 ch = neck_channels
             body = SingleMap(feats, ch)
@@ -114,9 +111,20 @@ def build_faster_rcnn(num_classes: int, backbone: str = "resnet50_fpn", *, min_s
     return model
 
 
-class _Last(nn.Module):
+class LastFeature(nn.Module):
+    """The last map of a features_only backbone's list (a tensor passes through): the one feature
+    map both smoke-tier detectors and the full-tier YOLO read."""
+
     def forward(self, f):
         return f[-1] if isinstance(f, (list, tuple)) else f
+
+
+def timm_feature_map(name: str, stage: int = -1, weights: str | None = None) -> tuple[nn.Module, int, int]:
+    """(module image -> one feature map, its channels, its stride): timm `name` cut after `stage`."""
+    from reference_impls.common.backbones import backbone as timm_backbone
+    feats = timm_backbone(name, weights=weights, features_only=True, out_indices=(stage,))
+    return (nn.Sequential(feats, LastFeature()), feats.feature_info.channels()[-1],
+            feats.feature_info.reduction()[-1])
 
 
 def set_box_regression(model: FasterRCNN, on: bool) -> FasterRCNN:

@@ -2,7 +2,9 @@
 paper's sizes). Each function returns plain numbers and tensors; the suite asserts the claims.
 
 - `loo_experiment`: predicted (influence) vs actual (leave-one-out retraining) change in one
-  test point's loss, on the k training points of largest predicted influence (Fig. 2, 3).
+  test point's loss, on the k training points of largest predicted influence (Fig. 2), with the
+  controls (gradient dot product, i.e. H = I, and random scores) on the same points.
+- `shared_loo_experiment`: several predictors (hinge vs smooth hinge, Fig. 3) on one shared set.
 - `mislabel_experiment`: flip labels, rank training points by self-influence / training loss /
   at random, and count the flips found when checking the top fraction (Fig. 6, §5.4).
 - `cnn_experiment`: the same as `loo_experiment` for a small CNN, damped CG, fixed-step retraining.
@@ -23,7 +25,7 @@ from . import influence as inf
 from . import models as models_module
 from .loo import leave_one_out, newton
 from .models import BinaryLogReg, FunctionalNet, MultiLogReg, SmallCNN
-from .solvers import cg_ihvp, cholesky, exact_ihvp, hvp, lissa_ihvp
+from .solvers import SingularHessianError, cg_ihvp, cholesky, exact_ihvp, hvp, lissa_ihvp
 
 
 # ----------------------------------------------------------------------------- data
@@ -70,25 +72,86 @@ def fit_convex(model, X, y, *, tol: float = 1e-10, path=()):
     return newton(model, X, y, theta, tol=tol)
 
 
+def control_scores(train_grads: torch.Tensor, g_test: torch.Tensor, n: int, seed: int) -> dict:
+    """The trivial predictors of the loss change that influence must beat, for every training
+    point: the gradient dot product (influence with H = I: s_test = ∇L_test) and seeded random
+    scores (chance)."""
+    g = torch.Generator().manual_seed(seed + 3)
+    return {"gradient_dot": inf.predicted_loss_change_on_removal(train_grads, g_test, n).detach(),
+            "random": torch.randn(len(train_grads), generator=g, dtype=torch.float64).to(train_grads.device)}
+
+
 def loo_experiment(model, theta, X, y, x_test, y_test, *, k: int, predictor=None, tol: float = 1e-10,
-                   loo_cache: dict | None = None):
+                   loo_cache: dict | None = None, seed: int = 0):
     """Predicted vs actual change of the test loss when removing each of the k training points
     of largest |predicted change|. `predictor` (default `model`) is the model whose gradients
-    and Hessian give the influence (e.g. a smooth hinge standing in for the hinge)."""
+    and Hessian give the influence (e.g. a smooth hinge standing in for the hinge). Also the
+    Pearson R of the controls (`control_scores`) against the same actual changes, on the same points."""
     pm = predictor or model
     n = len(X)
     g_test = pm.grads(theta, x_test[None], y_test[None])[0]
     s_test = exact_ihvp(pm.hessian(theta, X, y), g_test)
-    pred = inf.predicted_loss_change_on_removal(pm.grads(theta, X, y), s_test, n)
+    G = pm.grads(theta, X, y)
+    pred = inf.predicted_loss_change_on_removal(G, s_test, n)
     top = pred.abs().argsort(descending=True)[:k]
+    actual = _loo_actual(model, theta, X, y, x_test, y_test, top, tol, loo_cache)
+    controls = {name: pearson(c[top], actual) for name, c in control_scores(G, g_test, n, seed).items()}
+    return dict(indices=top, predicted=pred[top], actual=actual, R=pearson(pred[top], actual), R_controls=controls)
+
+
+def _loo_actual(model, theta, X, y, x_test, y_test, indices, tol, loo_cache=None):
+    """L(z_test, θ̂_{-i}) - L(z_test, θ̂) for each i in `indices` (LOO minimisers cached by i)."""
     cache = {} if loo_cache is None else loo_cache
-    todo = torch.tensor([i for i in top.tolist() if i not in cache], dtype=torch.long)
+    todo = torch.tensor([i for i in indices.tolist() if i not in cache], dtype=torch.long)
     if len(todo):
         for i, th in zip(todo.tolist(), leave_one_out(model, X, y, theta, todo, tol=tol)):
             cache[i] = th
     base = model.losses(theta, x_test[None], y_test[None])[0]
-    actual = torch.stack([model.losses(cache[i], x_test[None], y_test[None])[0] for i in top.tolist()]) - base
-    return dict(indices=top, predicted=pred[top], actual=actual, R=pearson(pred[top], actual))
+    return torch.stack([model.losses(cache[i], x_test[None], y_test[None])[0] for i in indices.tolist()]) - base
+
+
+def shared_loo_experiment(model, theta, X, y, x_test, y_test, predictors: dict, *, min_points: int = 50,
+                          tol: float = 1e-10, seed: int = 0, control_of: str | None = None,
+                          bootstrap: int = 2000, compare: tuple[str, str] | None = None):
+    """Several predictors of the loss change (e.g. the hinge and its smoothed surrogates) scored on
+    ONE shared set of training points: the union of every predictor's top-m by |predicted change|,
+    with m the smallest giving at least `min_points` points. Returns per predictor its Pearson R
+    with the actual (leave-one-out) changes on that set, the controls' R (`control_scores`, with
+    the gradients of predictor `control_of`), and for `compare = (a, b)` a percentile bootstrap
+    interval (over the shared points, seeded) of R_a - R_b."""
+    n = len(X)
+    preds, grads = {}, {}
+    for name, pm in predictors.items():
+        g_test = pm.grads(theta, x_test[None], y_test[None])[0]
+        grads[name] = (pm.grads(theta, X, y), g_test)
+        preds[name] = inf.predicted_loss_change_on_removal(grads[name][0], exact_ihvp(pm.hessian(theta, X, y), g_test), n)
+    order = {name: p.abs().argsort(descending=True).tolist() for name, p in preds.items()}
+    chosen: list[int] = []
+    for m in range(1, n + 1):
+        for name in preds:
+            i = order[name][m - 1]
+            if i not in chosen:
+                chosen.append(i)
+        if len(chosen) >= min(min_points, n):
+            break
+    idx = torch.tensor(chosen, dtype=torch.long)
+    actual = _loo_actual(model, theta, X, y, x_test, y_test, idx, tol)
+    out = dict(indices=idx, actual=actual, predicted={k: p[idx] for k, p in preds.items()},
+               R={k: pearson(p[idx], actual) for k, p in preds.items()}, per_predictor_top=m)
+    if control_of is not None:
+        G, g_test = grads[control_of]
+        out["R_controls"] = {name: pearson(c[idx], actual) for name, c in control_scores(G, g_test, n, seed).items()}
+    if compare is not None:
+        a, b = compare
+        g = torch.Generator().manual_seed(seed + 4)
+        diffs = []
+        for _ in range(bootstrap):
+            r = torch.randint(0, len(idx), (len(idx),), generator=g)
+            diffs.append(pearson(preds[a][idx][r], actual[r]) - pearson(preds[b][idx][r], actual[r]))
+        d = torch.tensor(diffs, dtype=torch.float64)
+        d = d[~d.isnan()]
+        out["bootstrap_diff"] = (float(d.quantile(0.025)), float(d.quantile(0.975))) if len(d) else (float("nan"),) * 2
+    return out
 
 
 def mislabel_experiment(X, y, *, lam: float, classes: int, flip_fraction: float, seed: int,
@@ -100,16 +163,25 @@ def mislabel_experiment(X, y, *, lam: float, classes: int, flip_fraction: float,
     theta = fit_convex(model, X, flip.labels)
     L = cholesky(model.hessian(theta, X, flip.labels))
     G = model.grads(theta, X, flip.labels)
+    rand = torch.Generator().manual_seed(seed + 2)
+    theta0 = model.init(X.dtype, X.device)   # the untrained model (what the negative-control run has)
     scores = {
         "self_influence": inf.self_influence(G, lambda V: exact_ihvp(None, V, L=L)).abs(),
         "train_loss": model.losses(theta, X, flip.labels),
-        "random": torch.rand(len(X), generator=torch.Generator().manual_seed(seed + 2), dtype=torch.float64),
+        "random": torch.rand(len(X), generator=rand, dtype=torch.float64),
+        # controls: a second, independent random ranking (chance), and the training loss and the
+        # self-influence of the model at its initialisation (what the negative-control run ranks by)
+        "random_2": torch.rand(len(X), generator=rand, dtype=torch.float64),
+        "train_loss_untrained": model.losses(theta0, X, flip.labels),
+        "self_influence_untrained": inf.self_influence(
+            model.grads(theta0, X, flip.labels),
+            lambda V: exact_ihvp(None, V, L=cholesky(model.hessian(theta0, X, flip.labels)))).abs(),
     }
     is_flip = torch.zeros(len(X), dtype=torch.bool)
     is_flip[flip.flipped] = True
     found = {}
     for name, s in scores.items():
-        order = s.argsort(descending=True)
+        order = s.argsort(descending=True, stable=True)
         found[name] = [float(is_flip[order[: round(f * len(X))]].sum()) / len(flip.flipped) for f in fractions]
     return dict(fractions=list(fractions), found=found, flip_seed=flip.seed, n_flipped=len(flip.flipped))
 
@@ -133,7 +205,6 @@ def cnn_experiment(data, *, seed: int, cache_dir=None, width: int = 4, lam: floa
     y = data["y"].to(device)
     x_t, y_t = data["x_test"].to(device), data["y_test"].to(device)
     cfg = dict(width=width, lam=lam, adam_steps=adam_steps, sgd_steps=sgd_steps, lr=lr, n=len(X))
-    fn = FunctionalNet(SmallCNN(width, in_size=X.shape[-1]).double(), lam)
     w_all = torch.ones(len(X), dtype=torch.float64, device=device)
 
     def build():
@@ -150,12 +221,16 @@ def cnn_experiment(data, *, seed: int, cache_dir=None, width: int = 4, lam: floa
     net = trained("influence_cnn", build, train, config=cfg, seed=seed, data_fingerprint=data["fingerprint"],
                   code=[sys.modules[__name__], models_module],
                   cache_dir=cache_dir).to(device)
-    fn.net = net
+    fn = FunctionalNet(net, lam)
     theta = fn.flat()
     g_test = fn.grads(theta, x_t[None], y_t[None])[0]
-    s_test, iters = cg_ihvp(lambda v: hvp(lambda t: fn.objective(t, X, y), theta, v), g_test,
-                            damping=damping, tol=1e-8)
-    pred = inf.predicted_loss_change_on_removal(fn.grads(theta, X, y), s_test, len(X))
+    try:
+        s_test, iters = cg_ihvp(lambda v: hvp(lambda t: fn.objective(t, X, y), theta, v), g_test,
+                                damping=damping, tol=1e-8)
+    except SingularHessianError:   # not at a minimum (e.g. the untrained net): influence is undefined
+        s_test, iters = torch.full_like(g_test, float("nan")), -1
+    G = fn.grads(theta, X, y)
+    pred = inf.predicted_loss_change_on_removal(G, s_test, len(X))
     top = pred.abs().argsort(descending=True)[:k]
 
     def retrain(w):
@@ -172,8 +247,9 @@ def cnn_experiment(data, *, seed: int, cache_dir=None, width: int = 4, lam: floa
         actual.append(retrain(w) - base)
     fn.load(theta)
     actual = torch.stack(actual)
+    controls = {name: pearson(c[top], actual) for name, c in control_scores(G, g_test, len(X), seed).items()}
     return dict(predicted=pred[top].detach(), actual=actual, R=pearson(pred[top].detach(), actual), cg_iters=iters,
-                grad_norm=float(fn.gradient(theta, X, y).norm()))
+                grad_norm=float(fn.gradient(theta, X, y).norm()), R_controls=controls)
 
 
 # ----------------------------------------------------------------------------- solver cost

@@ -5,17 +5,26 @@ Convex models are solved by damped Newton (backtracking line search) in float64 
 factor of θ̂ held fixed (the chord / simplified-Newton method), checking the *true* gradient of
 the leave-one-out objective each step; if that stalls, they fall back to full Newton. Either
 way the stopping test is the exact gradient, so the answer is the LOO minimiser to `tol`.
-The CNN is retrained from θ̂ for a fixed number of full-batch steps (`cnn_retrain`).
+The CNN is retrained from θ̂ for a fixed number of full-batch steps (`experiments.cnn_experiment`,
+through `common.fit`).
+
+Both are training paths outside `common.trained`/`fit`: in the negative-control run
+(`common.untrained_mode()`) they train nothing -- `newton` returns its starting point (the model's
+initialisation, θ = 0) and `leave_one_out` returns θ̂ for every removed point.
 """
 from __future__ import annotations
 
 import torch
+
+from reference_impls.common import untrained_mode
 
 from .solvers import cholesky, exact_ihvp
 
 
 def newton(model, X, y, theta0=None, w=None, *, tol: float = 1e-10, maxiter: int = 300) -> torch.Tensor:
     theta = model.init(X.dtype, X.device) if theta0 is None else theta0.clone()
+    if untrained_mode():   # the negative-control run: no training
+        return theta
     f = model.objective(theta, X, y, w)
     for _ in range(maxiter):
         g = model.gradient(theta, X, y, w)
@@ -40,7 +49,10 @@ def newton(model, X, y, theta0=None, w=None, *, tol: float = 1e-10, maxiter: int
 
 def leave_one_out(model, X, y, theta_hat, indices, *, tol: float = 1e-10, chord_iters: int = 30,
                   L_hat: torch.Tensor | None = None) -> torch.Tensor:
-    """θ̂_{-i} for each i in `indices` (rows of the returned matrix)."""
+    """θ̂_{-i} for each i in `indices` (rows of the returned matrix); θ̂ itself for every i in the
+    negative-control run (no retraining)."""
+    if untrained_mode():
+        return theta_hat[None].repeat(len(indices), 1)
     L_hat = cholesky(model.hessian(theta_hat, X, y)) if L_hat is None else L_hat
     out = []
     for i in indices.tolist():

@@ -35,35 +35,53 @@ def proxy(seed):
     return det.load_data(seed, N_TRAIN, N_TEST)
 
 
-def _trained(kind, data, seed, cache_dir, device):
+def _trained(kind, data, seed, cache_dir, device, untrained=False):
     def build():
         seed_everything(seed)
         return det.build_model(kind, CFG)
     return trained(f"detection-{kind}", build,
                    lambda m, resume: det.train(m, kind, data["train"], CFG, seed, resume, device=device),
                    config={"kind": kind, **det.asdict(CFG), "n_train": N_TRAIN}, seed=seed,
-                   data_fingerprint=f"proxy:{proxy_module.PROXY}", code=CODE, cache_dir=cache_dir)
+                   data_fingerprint=f"proxy:{proxy_module.PROXY}", code=CODE, cache_dir=cache_dir,
+                   untrained=untrained)
+
+
+KINDS = ("yolo", "faster_rcnn")
 
 
 @pytest.fixture(scope="module")
 def detectors(proxy, seed, cache_dir, device):
-    return {k: _trained(k, proxy, seed, cache_dir, device) for k in ("yolo", "faster_rcnn")}
+    return {k: _trained(k, proxy, seed, cache_dir, device) for k in KINDS}
 
 
 @pytest.fixture(scope="module")
-def results(detectors, proxy, device):
+def results(detectors, proxy, seed, cache_dir, device):
+    """Every detector's scores on the proxy test split, and its controls' by the same code: each
+    detector at its seeded initialisation (untrained) and two image-blind box priors fitted on
+    the training split (the class's mean box at the centre; the best fixed boxes per class)."""
     out = {}
     for kind, model in detectors.items():
         scores, preds = det.evaluate(model, proxy["test"], device=device)
         out[kind] = {"scores": scores, "preds": preds}
+        untrained = _trained(kind, proxy, seed, cache_dir, device, untrained=True)
+        out[f"{kind}_untrained"] = {"scores": det.evaluate(untrained, proxy["test"], device=device)[0]}
     model = detectors["faster_rcnn"]
     det.set_box_regression(model, False)
     try:
         out["faster_rcnn_no_bb"] = {"scores": det.evaluate(model, proxy["test"], device=device)[0]}
     finally:
         det.set_box_regression(model, True)
-    out["center_box"] = {"scores": det.score(det.center_box_baseline(proxy["test"]), proxy["test"])}
+    n = len(proxy["test"]["images"])
+    out["centre_box"] = {"scores": det.score(det.centre_box_prior(proxy["train"], n), proxy["test"])}
+    out["box_prior"] = {"scores": det.score(det.fixed_box_prior(proxy["train"], n), proxy["test"])}
     return out
+
+
+def _controls(results, kind, metric):
+    """The claim's controls, measured on the same test split by the same scoring code."""
+    return {"untrained": results[f"{kind}_untrained"]["scores"][metric],
+            "centre_box": results["centre_box"]["scores"][metric],
+            "box_prior": results["box_prior"]["scores"][metric]}
 
 
 def test_yolo_faster_but_less_accurate(detectors, results, claim, artifacts, device):
@@ -74,7 +92,8 @@ def test_yolo_faster_but_less_accurate(detectors, results, claim, artifacts, dev
             fps[k] = max(fps[k], det.images_per_second(m, CFG.size, reps=1, device=device))
     yolo, frcnn = results["yolo"]["scores"], results["faster_rcnn"]["scores"]
     claim("yolo_faster_than_faster_rcnn", fps["yolo"], than=fps["faster_rcnn"], ratio=fps["yolo"] / fps["faster_rcnn"])
-    claim("faster_rcnn_more_accurate_than_yolo", frcnn["voc07_mAP"], than=yolo["voc07_mAP"])
+    claim("faster_rcnn_more_accurate_than_yolo", frcnn["voc07_mAP"], than=yolo["voc07_mAP"],
+          controls=_controls(results, "faster_rcnn", "voc07_mAP"))
 
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     for kind, marker in (("yolo", "o"), ("faster_rcnn", "s")):
@@ -90,17 +109,18 @@ def test_box_regression_raises_map(results, claim):
     its class-specific box deltas applied or not (detections = the classified RPN proposals)."""
     with_bb, without = results["faster_rcnn"]["scores"], results["faster_rcnn_no_bb"]["scores"]
     claim("box_regression_raises_map", with_bb["voc07_mAP"], than=without["voc07_mAP"],
+          controls=_controls(results, "faster_rcnn", "voc07_mAP"),
           coco_AP_with=with_bb["coco_AP"], coco_AP_without=without["coco_AP"])
 
 
 def test_proxy_map_floors(results, claim):
-    """VOC (IoU 0.5, 11-point) and COCO AP50 on the proxy test split, far above the centre-box baseline."""
-    base = results["center_box"]["scores"]
+    """VOC (IoU 0.5, 11-point) and COCO AP50 on the proxy test split, above each detector at its
+    initialisation and above the image-blind box priors."""
     for kind, voc_id, coco_id in [("faster_rcnn", "faster_rcnn_proxy_voc07_map", "faster_rcnn_proxy_coco_ap50"),
                                   ("yolo", "yolo_proxy_voc07_map", "yolo_proxy_coco_ap50")]:
         s = results[kind]["scores"]
-        claim(voc_id, s["voc07_mAP"], voc_area_mAP=s["voc_mAP"], center_box=base["voc07_mAP"])
-        claim(coco_id, s["coco_AP50"], coco_AP=s["coco_AP"], center_box=base["coco_AP50"])
+        claim(voc_id, s["voc07_mAP"], controls=_controls(results, kind, "voc07_mAP"), voc_area_mAP=s["voc_area_mAP"])
+        claim(coco_id, s["coco_AP50"], controls=_controls(results, kind, "coco_AP50"), coco_AP=s["coco_AP"])
 
 
 def test_torchvision_resnet50_fpn_params(claim):
@@ -189,8 +209,6 @@ def test_faster_rcnn_vgg16_voc07(which, claim_id, claim, data_root, seed, cache_
 @pytest.mark.full
 def test_yolo_voc07(claim, data_root, seed, cache_dir, device):
     from reference_impls.detection import full
-    from reference_impls.detection.yolo import YOLOv1
-    from reference_impls.common.backbones import backbone
     full.load_voc(data_root, "2007", "test")
     weights = full.env_path("REPRO_YOLO_BACKBONE_WEIGHTS")
     ckpt = _checkpoint("yolo_voc07")
@@ -199,8 +217,8 @@ def test_yolo_voc07(claim, data_root, seed, cache_dir, device):
                     "or REPRO_DETECTION_CHECKPOINT_YOLO_VOC07 (a trained YOLO)")
 
     def build():
-        feats = backbone("resnet50", weights=weights, features_only=True, out_indices=(4,))
-        return YOLOv1(det._Last(feats), 2048, 14, 20, S=7, B=2, hidden=4096, dropout=0.5, head_channels=1024)
+        return det.build_yolo("resnet50", 4, 20, input_size=448, S=7, B=2, hidden=4096, dropout=0.5,
+                              head_channels=1024, weights=weights)
     model = trained("detection-yolo_voc07", build, lambda m, resume: full.train_yolo_voc(m, data_root, device, seed, resume),
                     config={"backbone": "resnet50"}, seed=seed, code=[full, yolo_module], cache_dir=cache_dir,
                     checkpoint=ckpt)

@@ -56,9 +56,10 @@ def test_logreg_influence_matches_leave_one_out(mnist_lr, claim, seed, artifacts
     d = mnist_lr
     m, th = d["model"], d["theta"]
     j = ex.pick_test_point(m.losses(th, d["Xt"], d["yt"]), seed)
-    r = ex.loo_experiment(m, th, d["X"], d["y"], d["Xt"][j], d["yt"][j], k=40)
+    r = ex.loo_experiment(m, th, d["X"], d["y"], d["Xt"][j], d["yt"][j], k=40, seed=seed)
     _scatter(artifacts, "logreg_predicted_vs_actual", {"logistic regression, 40 LOO": r})
-    claim("logreg_loo_pearson", r["R"], test_index=j)
+    # controls on the same 40 points: gradient dot product (H = I) and random scores
+    claim("logreg_loo_pearson", r["R"], controls=r["R_controls"], test_index=j)
 
 
 def test_cg_and_lissa_agree_with_exact(mnist_lr, data_root, claim, seed):
@@ -93,19 +94,22 @@ def test_cg_and_lissa_agree_with_exact(mnist_lr, data_root, claim, seed):
 def test_smooth_hinge_predicts_svm_retraining(data_root, claim, seed, artifacts):
     """A linear SVM on 1 vs 7 trained with the hinge (SmoothHinge_t at t = 1e-4, which is within
     t·log 2 of it everywhere, so Newton can reach a tight optimum); its influence predicted with the
-    hinge itself (t = 0: zero Hessian, step gradients) and with smoothed surrogates t = 0.001, 0.1."""
+    hinge itself (t = 0: zero Hessian, step gradients) and with smoothed surrogates t = 0.001, 0.1,
+    all three scored on ONE shared set of >= 50 training points (the union of each one's top
+    points), with a bootstrap interval of R(t = 0.001) - R(t = 0) over those points."""
     d = ex.load_data(data_root, seed=seed, n_train=500, pool=2, binary=True)
     X, y, lam = d["X"], d["y"], 0.01
     svm = SmoothHingeSVM(X.shape[1], lam, 1e-4)
     th = ex.fit_convex(svm, X, y, tol=1e-9, path=[SmoothHingeSVM(X.shape[1], lam, t) for t in (1e-2, 1e-3)])
     j = ex.pick_test_point(svm.losses(th, d["Xt"], d["yt"]), seed)
-    cache, runs = {}, {}
-    for t in (0.0, 0.001, 0.1):
-        runs[f"t = {t:g}"] = ex.loo_experiment(svm, th, X, y, d["Xt"][j], d["yt"][j], k=20, tol=1e-9,
-                                               predictor=SmoothHingeSVM(X.shape[1], lam, t), loo_cache=cache)
-    _scatter(artifacts, "svm_smooth_hinge", runs)
-    r = {k: v["R"] for k, v in runs.items()}
-    claim("smooth_hinge_beats_hinge", r["t = 0.001"], than=r["t = 0"], R_t01=r["t = 0.1"], test_index=j)
+    predictors = {f"t = {t:g}": SmoothHingeSVM(X.shape[1], lam, t) for t in (0.0, 0.001, 0.1)}
+    r = ex.shared_loo_experiment(svm, th, X, y, d["Xt"][j], d["yt"][j], predictors, min_points=50, tol=1e-9,
+                                 seed=seed, control_of="t = 0.001", compare=("t = 0.001", "t = 0"))
+    _scatter(artifacts, "svm_smooth_hinge", {k: dict(actual=r["actual"], predicted=p, R=r["R"][k])
+                                             for k, p in r["predicted"].items()})
+    R = r["R"]
+    claim("smooth_hinge_beats_hinge", R["t = 0.001"], than=R["t = 0"], controls=r["R_controls"], R_t01=R["t = 0.1"],
+          n_points=len(r["indices"]), bootstrap_95=[round(x, 4) for x in r["bootstrap_diff"]], test_index=j)
 
 
 # ----------------------------------------------------------------------------- CNN
@@ -119,7 +123,8 @@ def test_cnn_influence_vs_retraining(data_root, claim, seed, cache_dir, device, 
     data = dict(X_img=imgs, y=d["y"], x_test=test[j], y_test=d["yt"][j], fingerprint=d["fingerprint"])
     r = ex.cnn_experiment(data, seed=seed, cache_dir=cache_dir, device=device)
     _scatter(artifacts, "cnn_predicted_vs_actual", {"small CNN, damped CG, 12 LOO": r})
-    claim("cnn_loo_pearson", r["R"], cg_iters=r["cg_iters"], grad_norm=r["grad_norm"], test_index=j)
+    claim("cnn_loo_pearson", r["R"], controls=r["R_controls"], cg_iters=r["cg_iters"], grad_norm=r["grad_norm"],
+          test_index=j)
 
 
 # ----------------------------------------------------------------------------- §5.4, Fig. 6
@@ -129,6 +134,8 @@ def test_self_influence_finds_flipped_labels(mnist_lr, claim, seed, artifacts):
     f, found = r["fractions"], r["found"]
     fig, ax = plt.subplots(figsize=(4, 3))
     for name, v in found.items():
+        if name in ("random_2", "train_loss_untrained", "self_influence_untrained"):
+            continue
         ax.plot([100 * x for x in f], [100 * x for x in v], "o-", label=name)
     ax.set_xlabel("training data checked (%)"), ax.set_ylabel("flipped labels found (%)")
     ax.set_title(f"10% of 1,000 MNIST labels flipped (seed {r['flip_seed']})", fontsize=9)
@@ -139,9 +146,14 @@ def test_self_influence_finds_flipped_labels(mnist_lr, claim, seed, artifacts):
     mean_margin = lambda a, b: sum(x - y for x, y in zip(found[a], found[b])) / len(f)
     infl_vs_loss = mean_margin("self_influence", "train_loss")
     loss_vs_rand = mean_margin("train_loss", "random")
-    claim("self_influence_finds_more_flips_than_loss", infl_vs_loss, than=0.0, **{
+    # control: the self-influence of the untrained model (θ = 0), against the same training-loss arm
+    claim("self_influence_finds_more_flips_than_loss", infl_vs_loss, than=0.0,
+          controls={"untrained": mean_margin("self_influence_untrained", "train_loss")}, **{
         f"found_{k}": [round(x, 3) for x in v] for k, v in found.items()}, flip_seed=r["flip_seed"])
-    claim("train_loss_finds_more_flips_than_random", loss_vs_rand, than=0.0)
+    # controls: a second random ranking, and the training loss of the model at its initialisation
+    claim("train_loss_finds_more_flips_than_random", loss_vs_rand, than=0.0,
+          controls={"random": mean_margin("random_2", "random"),
+                    "untrained": mean_margin("train_loss_untrained", "random")})
 
 
 # ----------------------------------------------------------------------------- §3 cost
