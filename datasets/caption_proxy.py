@@ -5,18 +5,27 @@
     data["captions"]  N lists of 5 strings, written from the scene description
     data["attributes"] (N, n_classes + 8) multi-hot: shapes and colours present (the encoder's
                        "ImageNet": a classification task that says nothing about layout or wording)
+    data["objects"]   N lists of [colour, shape] per object
 
 Captions describe colour, shape, size, position and the left/above relation of two objects,
 with varied templates and synonyms ("large"/"big", "picture"/"image", "to the left of"/"left of"),
 so that the five references of an image differ the way human ones do and BLEU/CIDEr reward
 getting the content right rather than one fixed sentence.
+
+Compositional split (`combos="train"` / `"test"`): an object is a (colour, shape) pair, and a
+fixed quarter of the unordered pairs of distinct objects, `held_out_pair`, never occurs together in
+a training scene; every test scene shows two objects that form such a pair. Every object, and every
+colour and shape, still occurs in training, with other partners. Retrieval (the caption of the
+nearest training image) must get one of the two objects wrong, while a generative captioner can
+compose two object phrases it has seen apart -- the paper's claim that the model generates
+descriptions beyond the training captions (section 4.3.4, Table 1's nearest-neighbour row).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from .synthetic.scenes import COLOR_NAMES, SceneConfig, make_scene
+from .synthetic.scenes import COLOR_NAMES, SHAPES, SceneConfig, make_scene
 
 PROXY_SCENES = SceneConfig(size=32, n_classes=5, min_objects=1, max_objects=2, scale=(0.16, 0.3),
                            max_overlap=0.15, clutter=1, distractors=0, background_contrast=0.25)
@@ -104,16 +113,63 @@ def scene_captions(description: dict, rng: np.random.Generator, k: int = 5) -> l
     return caps
 
 
-def caption_proxy(n: int, seed: int = 0, cfg: SceneConfig = PROXY_SCENES, k: int = 5) -> dict:
-    """n scenes (deterministic in seed) with k captions each; see the module docstring."""
+def object_id(o: dict) -> int:
+    """An object's type, colour x shape, as one integer."""
+    return COLOR_NAMES.index(o["color"]) * len(SHAPES) + SHAPES.index(o["name"])
+
+
+def held_out_pair(a: int, b: int) -> bool:
+    """Whether two object types (object_id) are a held-out pair: a fixed quarter of the unordered
+    pairs of distinct types, spread so that every type has held-out and seen partners."""
+    a, b = min(a, b), max(a, b)
+    return a != b and (7 * a + 13 * b) % 4 == 0
+
+
+def is_held_out(description: dict) -> bool:
+    """A scene shows a held-out pair of objects."""
+    ids = [object_id(o) for o in description["objects"]]
+    return any(held_out_pair(x, y) for i, x in enumerate(ids) for y in ids[i + 1:])
+
+
+def _accept(description: dict, combos: str | None) -> bool:
+    if combos is None:
+        return True
+    if combos == "train":
+        return not is_held_out(description)
+    if combos == "test":
+        return is_held_out(description)
+    raise ValueError(f"combos must be None, 'train' or 'test', got {combos!r}")
+
+
+def caption_proxy(n: int, seed: int = 0, cfg: SceneConfig = PROXY_SCENES, k: int = 5, combos: str | None = None) -> dict:
+    """n scenes (deterministic in seed) with k captions each; see the module docstring.
+    combos="train": no scene shows a held-out pair of objects; "test": every scene shows one."""
     images = np.zeros((n, 3, cfg.size, cfg.size), np.uint8)
     attrs = np.zeros((n, cfg.n_classes + len(COLOR_NAMES)), np.float32)
-    captions = []
+    captions, objects = [], []
     for i in range(n):
         s = make_scene(np.random.default_rng([seed, i]), cfg)
+        attempt = 0
+        while not _accept(s.description, combos):   # rejection sampling, deterministic in (seed, i)
+            attempt += 1
+            if attempt > 1000:
+                raise ValueError(f"no scene satisfies combos={combos!r} after 1000 draws")
+            s = make_scene(np.random.default_rng([seed, i, 2, attempt]), cfg)
         images[i] = s.image.transpose(2, 0, 1)
         for o in s.description["objects"]:
             attrs[i, o["class"]] = 1
             attrs[i, cfg.n_classes + COLOR_NAMES.index(o["color"])] = 1
         captions.append(scene_captions(s.description, np.random.default_rng([seed, i, 1]), k))
-    return {"images": torch.from_numpy(images), "captions": captions, "attributes": torch.from_numpy(attrs)}
+        objects.append([[o["color"], o["name"]] for o in s.description["objects"]])
+    return {"images": torch.from_numpy(images), "captions": captions, "attributes": torch.from_numpy(attrs),
+            "objects": objects}
+
+
+_CANONICAL = {w: k for k, ws in SYN.items() for w in ws}
+
+
+def named_objects(caption: str) -> set[tuple[str, str]]:
+    """The (colour, shape) objects a caption names: a colour word followed by a shape word
+    (synonyms mapped back: 'disc' -> circle, 'plus' -> cross)."""
+    w = [_CANONICAL.get(x, x) for x in caption.lower().split()]
+    return {(a, b) for a, b in zip(w, w[1:]) if a in COLOR_NAMES and b in SHAPES}

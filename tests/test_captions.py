@@ -46,6 +46,70 @@ def test_proxy_captions_describe_the_scene():
     assert all(any(w in c for w in ("circle", "disc")) for c in caps)
 
 
+def test_compositional_split_holds_pairs_out_of_training():
+    """Train scenes never show a held-out pair of objects; every test scene shows one; the objects of
+    the held-out pairs all occur in training (with other partners)."""
+    from itertools import combinations
+
+    from datasets.caption_proxy import held_out_pair, is_held_out, object_id
+    tr, te = caption_proxy(300, seed=5, combos="train"), caption_proxy(40, seed=6, combos="test")
+
+    def ids(objs):
+        return [object_id({"color": c, "name": n}) for c, n in objs]
+    assert not any(held_out_pair(a, b) for objs in tr["objects"] for a, b in combinations(ids(objs), 2))
+    assert all(any(held_out_pair(a, b) for a, b in combinations(ids(objs), 2)) for objs in te["objects"])
+    seen = {i for objs in tr["objects"] for i in ids(objs)}
+    assert {i for objs in te["objects"] for i in ids(objs)} <= seen
+    assert is_held_out({"objects": [{"color": c, "name": n} for c, n in te["objects"][0]]})
+    # deterministic, and the unfiltered stream is unchanged by the split
+    assert caption_proxy(40, seed=6, combos="test")["captions"] == te["captions"]
+    assert caption_proxy(5, seed=5)["captions"][0] == caption_proxy(5, seed=5, combos=None)["captions"][0]
+
+
+def test_held_out_pairs_are_a_quarter_and_every_type_keeps_partners():
+    from itertools import combinations
+
+    from datasets.caption_proxy import held_out_pair
+    from datasets.synthetic.scenes import COLOR_NAMES
+    types = [c * 8 + s for c in range(len(COLOR_NAMES)) for s in range(PROXY_SCENES.n_classes)]
+    held = [held_out_pair(a, b) for a, b in combinations(types, 2)]
+    assert 0.2 < sum(held) / len(held) < 0.3
+    for t in types:
+        partners = [held_out_pair(t, u) for u in types if u != t]
+        assert 0 < sum(partners) < len(partners) / 2
+        assert not held_out_pair(t, t)
+
+
+def test_named_objects_and_both_named():
+    from datasets.caption_proxy import named_objects
+    from reference_impls.show_and_tell import both_objects_named
+    assert named_objects("a big red disc left of a blue plus") == {("red", "circle"), ("blue", "cross")}
+    assert named_objects("a red and a blue square") == {("blue", "square")}
+    objs = [[["red", "circle"], ["blue", "cross"]], [["green", "square"], ["red", "triangle"]]]
+    assert both_objects_named(["a red circle and a blue cross", "a green box"], objs) == 50.0
+    assert both_objects_named(["a blue cross", "a red triangle over a big green box"], objs) == 50.0
+
+
+def test_nearest_neighbour_caption_copies_the_consensus_caption_of_the_nearest_image():
+    from reference_impls.show_and_tell import nearest_neighbour_captions
+
+    class Flat(torch.nn.Module):
+        def features(self, x):
+            return x.float().flatten(1)
+    train = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])
+    caps = [["a red circle"], ["a blue box", "a big blue box", "one blue box on the left", "a green cross"],
+            ["a plus"]]
+    test = torch.tensor([[0.1, 0.9, 0.2], [0.0, 0.2, 3.0]])   # cosine: nearest are train 1 and train 2
+    assert nearest_neighbour_captions(Flat(), train, caps, test) == ["a big blue box", "a plus"]
+
+
+def test_most_frequent_caption():
+    from reference_impls.show_and_tell import most_frequent_caption
+    caps = [["A red circle.", "a blue box"], ["a red circle", "a green cross"], ["a blue box", "a red  circle"]]
+    assert most_frequent_caption(caps) == "a red circle"          # tokenized before counting: 3 vs 2
+    assert most_frequent_caption([["b c", "a b"]]) == "a b"         # ties: alphabetically first
+
+
 # ----------------------------------------------------------------------------- loaders on tiny fake layouts
 def _karpathy_root(tmp_path, entry):
     (tmp_path / "flickr8k/images").mkdir(parents=True)
@@ -138,6 +202,79 @@ def test_scores_are_sequence_logprobs_and_beam_not_worse(tiny_model):
     if done_b:
         assert torch.allclose(bs[done_b], sequence_logprob(tiny_model, [b[i] for i in done_b], x[done_b]), atol=1e-4)
     assert (bs >= gs - 1e-5).all()
+
+
+def _brute_force(model, feats, V: int, max_len: int, end: int = 2, start: int = 1):
+    """The best sequence per image by exhaustive search: every word sequence of max_len words,
+    scored up to and including its first <end> (or all max_len words when it has none)."""
+    import itertools
+    seqs = torch.tensor(list(itertools.product(range(V), repeat=max_len)))          # (V^L, L)
+    best = []
+    for i in range(len(feats)):
+        state = model.start(feats=feats[i:i + 1].expand(len(seqs), -1))
+        words = torch.full((len(seqs),), start, dtype=torch.long)
+        total, alive = torch.zeros(len(seqs)), torch.ones(len(seqs), dtype=torch.bool)
+        for t in range(max_len):
+            logp, state = model.step(words, state)
+            words = seqs[:, t]
+            total += torch.where(alive, logp.gather(1, words[:, None])[:, 0], torch.zeros(()))
+            alive &= words != end
+        j = int(total.argmax())
+        row = seqs[j].tolist()
+        best.append((row[:row.index(end)] if end in row else row, float(total[j])))
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_wide_beam_is_exhaustive_search(seed):
+    """A beam at least as wide as the number of prefixes returns the brute-force best sequence and
+    its log-likelihood; the finished pool keeps an early <end> that open hypotheses outscore for a while."""
+    torch.manual_seed(seed)
+    V, L = 5, 4
+    m = ShowAndTell(vocab_size=V, **TINY).eval()
+    with torch.no_grad():   # peaked distributions: short and long sequences, greedy often not optimal
+        m.out.weight.mul_(8)
+    f = torch.randn(8, m.encoder.num_features, generator=torch.Generator().manual_seed(seed))   # CNN features
+    with torch.inference_mode():
+        want = _brute_force(m, f, V, L)
+        got, scores = beam_search(m, feats=f, beam=V ** (L - 1), max_len=L)
+        g, gs = greedy(m, feats=f, max_len=L)
+    assert got == [w[0] for w in want]
+    assert torch.allclose(scores, torch.tensor([w[1] for w in want]), atol=1e-4)
+    assert (scores >= gs - 1e-5).all()
+
+
+def test_beam_keeps_a_finished_hypothesis_that_open_ones_outscore_for_a_while():
+    """Hand-made Markov chain, beam 3. 'c <end>' (p = 0.2) is the most likely sentence. It is
+    finished at step two, third of the beam behind 'a a2' (0.45) and 'b b2' (0.35); at step three
+    'b b2 z' (0.35), 'a a2 x' (0.23) and 'a a2 y' (0.22) all outscore it, and later every one of
+    them falls below it. The pool of finished hypotheses keeps it; a beam whose finished
+    hypotheses hold beam slots drops it at step three and returns 'b b2 z <end>' (0.175).
+    Greedy decoding returns 'a a2 x <end>' (0.115)."""
+    import math
+    start, end, a, b, c, a2, b2, x, y, z = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+    V = 11
+    p = torch.full((V, V), 1e-9)               # p(next word | previous word)
+    p[start, a], p[start, b], p[start, c] = 0.45, 0.35, 0.2
+    p[a, a2], p[b, b2], p[c, end] = 1.0, 1.0, 1.0
+    p[a2, x], p[a2, y], p[b2, z] = 0.51, 0.49, 1.0
+    for w in (x, y, z):
+        p[w, end], p[w, w] = 0.5, 0.5
+    p[0, :] = p[end, :] = p[end, end] = 1.0
+    logp_table = torch.log(p / p.sum(-1, keepdim=True))
+
+    class Chain:
+        def start(self, images=None, feats=None):
+            return torch.zeros(1, len(images), 1)
+
+        def step(self, words, state):
+            return logp_table[words], state
+
+    img = torch.zeros(1, 3, 4, 4)
+    seqs, scores = beam_search(Chain(), img, beam=3, start=start, end=end, max_len=8)
+    assert seqs == [[c]] and abs(scores.item() - math.log(0.2)) < 1e-4
+    g, gs = greedy(Chain(), img, start=start, end=end, max_len=8)
+    assert g == [[a, a2, x]] and abs(gs.item() - math.log(0.45 * 0.51 * 0.5)) < 1e-4
 
 
 def test_beam_batched_equals_one_by_one(tiny_model):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import datasets.caption_proxy as proxy_module
-from datasets.caption_proxy import PROXY_SCENES, caption_proxy
+from datasets.caption_proxy import PROXY_SCENES, caption_proxy, named_objects
 from datasets.captions import Vocab, caption_tokens
 from metrics.captioning import evaluate as coco_evaluate
 from metrics.captioning import rouge_l
@@ -35,9 +36,9 @@ from .model import Ensemble, ShowAndTell
 
 __all__ = ["PROXY", "load_data", "build_model", "train", "pretrain_encoder", "decode", "evaluate",
            "nearest_neighbour_captions", "ShowAndTell", "Ensemble", "greedy", "beam_search", "sequence_logprob",
-           "trained_proxy_model"]
+           "trained_proxy_model", "most_frequent_caption", "both_objects_named"]
 
-PROXY = dict(scene={}, n_train=3000, n_test=250, encoder="resnet10t", encoder_kwargs=dict(channels=(16, 32, 64, 128), stem_width=16),
+PROXY = dict(scene={}, compositional=True, n_train=3000, n_test=250, encoder="resnet10t", encoder_kwargs=dict(channels=(16, 32, 64, 128), stem_width=16),
              embed=128, hidden=256, dropout=0.3, min_count=2, max_len=16, batch=64,
              pretrain_epochs=3, pretrain_lr=2e-3,
              stage1_epochs=10, lr=3e-3,                     # stage 1: CNN frozen, LSTM + embeddings
@@ -46,17 +47,19 @@ PROXY = dict(scene={}, n_train=3000, n_test=250, encoder="resnet10t", encoder_kw
 
 # ----------------------------------------------------------------------------- data
 def load_data(cfg: dict, seed: int, cache_dir=None) -> dict:
-    """Proxy train/test scenes (train scenes from `seed`, test scenes from a disjoint stream) and the vocabulary."""
+    """Proxy train/test scenes (train scenes from `seed`, test scenes from a disjoint stream) and the
+    vocabulary. cfg["compositional"]: the test scenes show (colour, shape) pairs that no training
+    scene shows (datasets.caption_proxy.HELD_OUT)."""
     scenes = dataclasses.replace(PROXY_SCENES, **cfg.get("scene", {}))
 
-    def make(n, s):
-        return memo("caption_proxy", {"n": n, "seed": s, "scenes": repr(scenes)}, lambda: caption_proxy(n, s, scenes),
-                    cache_dir=cache_dir,
-                    code=[proxy_module])
-    tr, te = make(cfg["n_train"], seed), make(cfg["n_test"], seed + 100_003)
+    def make(n, s, combos):
+        return memo("caption_proxy", {"n": n, "seed": s, "scenes": repr(scenes), "combos": combos},
+                    lambda: caption_proxy(n, s, scenes, combos=combos), cache_dir=cache_dir, code=[proxy_module])
+    comp = cfg.get("compositional", False)
+    tr, te = make(cfg["n_train"], seed, "train" if comp else None), make(cfg["n_test"], seed + 100_003, "test" if comp else None)
     vocab = Vocab.build([caption_tokens(c) for caps in tr["captions"] for c in caps], min_count=cfg["min_count"])
     return {"train_images": tr["images"], "train_captions": tr["captions"], "train_attributes": tr["attributes"],
-            "test_images": te["images"], "test_captions": te["captions"], "vocab": vocab}
+            "test_images": te["images"], "test_captions": te["captions"], "test_objects": te["objects"], "vocab": vocab}
 
 
 def encode_captions(captions: list[str], vocab: Vocab, max_len: int) -> torch.Tensor:
@@ -167,9 +170,12 @@ def train(model: ShowAndTell, data: dict, cfg: dict, seed: int, resume: Path, de
     return hist
 
 
-def trained_proxy_model(cfg: dict, data: dict, seed: int, cache_dir, device="cpu", pretrained_only: bool = False) -> ShowAndTell:
+def trained_proxy_model(cfg: dict, data: dict, seed: int, cache_dir, device="cpu", pretrained_only: bool = False,
+                        untrained: bool = False) -> ShowAndTell:
     """Pretrained CNN -> stage 1 -> stage 2, each cached (common.trained) by code, config, data and seed.
-    pretrained_only: the model after CNN pretraining only (its CNN is the "ImageNet" one; no captioning yet)."""
+    pretrained_only: the model after CNN pretraining only (its CNN is the "ImageNet" one; no captioning yet).
+    untrained: the captioner at its seeded initialisation, CNN included (the "untrained" control: the
+    very model the negative-control run, `./repro reproduce --untrained`, decodes)."""
     code = [model_mod, decode_mod, proxy_module, sys.modules[__name__]]
     V = len(data["vocab"])
     fp = f"vocab={len(data['vocab'])}|n={len(data['train_images'])}"
@@ -183,7 +189,7 @@ def trained_proxy_model(cfg: dict, data: dict, seed: int, cache_dir, device="cpu
         return build_model(cfg, V)
 
     pre = trained("show_and_tell_cnn", build=build, train=pretrain, config={**cfg, "stage": "pretrain"},
-                  seed=seed, data_fingerprint=fp, code=code, cache_dir=cache_dir)
+                  seed=seed, data_fingerprint=fp, code=code, cache_dir=cache_dir, untrained=untrained)
     if pretrained_only:
         return pre.to(device)
 
@@ -200,7 +206,7 @@ def trained_proxy_model(cfg: dict, data: dict, seed: int, cache_dir, device="cpu
             Path(resume).with_name(stage).unlink(missing_ok=True)
 
     return trained("show_and_tell", build=build_captioner, train=run, config=cfg, seed=seed,
-                   data_fingerprint=fp, code=code, cache_dir=cache_dir).to(device)
+                   data_fingerprint=fp, code=code, cache_dir=cache_dir, untrained=untrained).to(device)
 
 
 # ----------------------------------------------------------------------------- inference and scoring
@@ -252,6 +258,21 @@ def nearest_neighbour_captions(model: ShowAndTell, train_images, train_captions,
         cons = [rouge_l({0: caps[:i] + caps[i + 1:]}, {0: c})[0] for i, c in enumerate(caps)]
         out.append(caps[max(range(len(caps)), key=lambda i: cons[i])])
     return out
+
+
+def most_frequent_caption(train_captions: list[list[str]]) -> str:
+    """Baseline: the most frequent training caption (tokenized; ties to the alphabetically first),
+    given to every test image."""
+    counts = Counter(" ".join(caption_tokens(c)) for caps in train_captions for c in caps)
+    return min(counts, key=lambda c: (-counts[c], c))
+
+
+def both_objects_named(captions: list[str], objects: list[list]) -> float:
+    """Percent of images whose caption names every one of the image's objects by colour and shape
+    (datasets.caption_proxy.named_objects). On the compositional test set every image shows a pair of
+    objects never seen together in training: a retrieved training caption cannot name both."""
+    hits = [set(map(tuple, objs)) <= named_objects(c) for c, objs in zip(captions, objects)]
+    return 100.0 * sum(hits) / max(1, len(hits))
 
 
 # ----------------------------------------------------------------------------- full tier (real data)

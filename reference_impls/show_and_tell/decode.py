@@ -39,37 +39,59 @@ def greedy(model, images=None, feats=None, *, start: int = 1, end: int = 2, max_
 @torch.inference_mode()
 def beam_search(model, images=None, feats=None, *, beam: int = 3, start: int = 1, end: int = 2, max_len: int = 20):
     """Beam search of width `beam` (20 in the paper, 3 for the released model), batched over
-    images x beams. A hypothesis that emitted <end> stays in the beam with its final score and
-    one child (<end> again, log-prob 0), so finished and open hypotheses compete on total
-    log-likelihood, as in im2txt. Returns (best id lists, their log-likelihoods (B,))."""
+    images x beams. It maximises the sequence log-likelihood, the sum of the emitted words'
+    log-probabilities up to and including <end> (or the first `max_len` words when a sequence
+    never ends: greedy decoding scores the same way), with no length normalisation.
+
+    At every step the `beam` best candidates are taken from all extensions of the open hypotheses
+    (as in im2txt and fairseq, so beam 1 is greedy decoding); those that emit <end> leave the beam
+    for a per-image pool of finished hypotheses, which keeps the best, and the `beam` best
+    candidates that do not end form the next open beam. A finished hypothesis is never pushed out
+    by open ones, as it was when finished hypotheses held beam slots: open hypotheses that
+    outscored it for a few steps and then fell below it won. Word
+    log-probabilities are <= 0, so an open hypothesis only loses score: the search stops for an
+    image once its best finished score is at least its best open score, which loses nothing.
+    With `beam` >= the number of distinct prefixes this is exhaustive search
+    (tests/test_captions.py checks it against brute force). Returns (best id lists, their
+    log-likelihoods (B,))."""
     state = model.start(images=images, feats=feats)
     B = _batch(state)
     dev = _device(state)
+    ar = torch.arange(B, device=dev)
     words = torch.full((B,), start, dtype=torch.long, device=dev)
-    logp, state = model.step(words, state)                               # (B, V)
-    V = logp.shape[-1]
-    k = min(beam, V)
-    scores, words = logp.topk(k, -1)                                     # (B, k)
-    seqs = words[:, :, None]                                             # (B, k, t)
-    done = words == end
-    state = _select(state, torch.arange(B, device=dev).repeat_interleave(k))   # (., B*k, .)
-    finished_row = torch.full((V,), float("-inf"), device=dev)
-    finished_row[end] = 0.0
-    for _ in range(max_len - 1):
-        if done.all():
+    scores = torch.zeros(B, 1, device=dev)                               # open hypotheses (B, k)
+    seqs = torch.zeros(B, 1, 0, dtype=torch.long, device=dev)           # their words (B, k, t)
+    best = torch.full((B,), float("-inf"), device=dev)                   # the finished pool: best score
+    best_seq: list[list[int]] = [[] for _ in range(B)]                  # ... and its words
+
+    def pool(score, parent, word):
+        """Offer each image one finished candidate (score (B,), parent (B,), last word (B,))."""
+        for i in (score > best).nonzero()[:, 0].tolist():
+            best_seq[i] = seqs[i, parent[i]].tolist() + [int(word[i])]
+        best.copy_(torch.maximum(best, score))
+
+    for t in range(max_len):
+        logp, state = model.step(words, state)
+        k_cur, V = scores.shape[1], logp.shape[-1]
+        cand = scores[:, :, None] + logp.view(B, k_cur, V)               # (B, k_cur, V)
+        flat_cand = cand.view(B, -1)
+        # hypotheses that end here and rank among the `beam` best candidates are finished: the best enters the pool
+        top, top_flat = flat_cand.topk(min(beam, k_cur * V), -1)
+        s_end, j = torch.where(top_flat % V == end, top, torch.full_like(top, float("-inf"))).max(1)
+        pool(s_end, top_flat[ar, j] // V, torch.full_like(j, end))
+        cand[:, :, end] = float("-inf")
+        if t == max_len - 1:   # sequences that never ended compete at max_len words, scored without <end>
+            s_open, flat = flat_cand.max(1)
+            pool(s_open, flat // V, flat % V)
             break
-        logp, state = model.step(words.reshape(-1), state)
-        logp = logp.view(B, k, V)
-        logp = torch.where(done[:, :, None], finished_row, logp)
-        cand = (scores[:, :, None] + logp).view(B, k * V)
-        scores, flat = cand.topk(k, -1)
+        scores, flat = flat_cand.topk(min(beam, k_cur * (V - 1)), -1)
         parent, words = flat // V, flat % V
         seqs = torch.cat([seqs.gather(1, parent[:, :, None].expand(-1, -1, seqs.shape[2])), words[:, :, None]], 2)
-        done = done.gather(1, parent) | (words == end)
-        state = _select(state, (parent + torch.arange(B, device=dev)[:, None] * k).reshape(-1))
-    best = scores.argmax(1)
-    top = seqs[torch.arange(B, device=dev), best]
-    return _cut(top, end), scores[torch.arange(B, device=dev), best]
+        state = _select(state, (parent + ar[:, None] * k_cur).reshape(-1))
+        words = words.reshape(-1)
+        if bool((best >= scores[:, 0]).all()):                          # nothing open can still win
+            break
+    return _cut_rows(best_seq, end), best
 
 
 @torch.inference_mode()
@@ -94,10 +116,11 @@ def sequence_logprob(model, seqs: list[list[int]], images=None, feats=None, *, s
 
 
 def _cut(seqs: torch.Tensor, end: int) -> list[list[int]]:
-    out = []
-    for row in seqs.tolist():
-        out.append(row[:row.index(end)] if end in row else row)
-    return out
+    return _cut_rows(seqs.tolist(), end)
+
+
+def _cut_rows(rows: list[list[int]], end: int) -> list[list[int]]:
+    return [row[:row.index(end)] if end in row else row for row in rows]
 
 
 def _batch(state) -> int:
