@@ -153,3 +153,78 @@ def test_cityscapes_full_tier_path_on_a_fake_layout(tmp_path):
     evaluate_cityscapes(net, tmp_path, "test", "cpu", save_dir=tmp_path / "out")
     pred = np.asarray(Image.open(tmp_path / "out" / "aachen" / "aachen_000000_000019_pred_labelIds.png"))
     assert pred.shape == (32, 64) and set(np.unique(pred)) <= set(cityscapes._ID_TO_TRAIN)
+
+
+def test_taps_inside_counts_the_taps_that_miss_the_padding():
+    from reference_impls.deeplab import taps_inside
+    # a 3-long axis, rate 1: offsets -1/0/+1 land inside 2 + 3 + 2 = 7 of 9 times
+    assert taps_inside(1, (3, 1)) == pytest.approx(7 / 9 * 1 / 3)
+    assert taps_inside(1, (3, 3)) == pytest.approx((7 / 9) ** 2)
+    # a rate at least the map's size leaves only the centre tap: the 3x3 conv acts as a 1x1 conv
+    assert taps_inside(6, (5, 6)) == taps_inside(24, (5, 6)) == pytest.approx(1 / 9)
+    assert taps_inside(12, (41, 41)) == pytest.approx(((41 + 2 * 29) / 123) ** 2)
+
+
+def test_rate_beyond_the_map_equals_a_centre_only_filter():
+    """What taps_inside predicts: with rate >= the map size, zeroing the off-centre weights changes nothing."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(2, 2, 3, padding=6, dilation=6)
+    x = torch.randn(1, 2, 5, 6)
+    centre = torch.nn.Conv2d(2, 2, 3, padding=6, dilation=6)
+    centre.load_state_dict(conv.state_dict())
+    with torch.no_grad():
+        mask = torch.zeros(3, 3)
+        mask[1, 1] = 1
+        centre.weight.mul_(mask)
+        assert torch.allclose(conv(x), centre(x))
+
+
+def test_flops_counts_a_conv_on_meta_tensors():
+    from reference_impls.deeplab import flops
+    with torch.device("meta"):
+        conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        n = flops(conv, (1, 3, 10, 12))
+    assert n == 2 * 3 * 8 * 9 * 10 * 12
+
+
+def test_slim_backbone_widths():
+    net = DeepLab(4, backbone="resnet18", head="aspp", output_stride=16, width=8, rates=(1, 2),
+                  backbone_channels=(16, 32, 64, 128))
+    assert net.backbone.feature_info.channels() == [16, 128]
+    assert [b.body[0].dilation[0] for b in net.head.branches] == [1, 2]
+    with torch.inference_mode():
+        assert net.eval().scores(torch.zeros(1, 3, 72, 96)).shape[-2:] == (5, 6)
+
+
+class _SameImage(torch.utils.data.Dataset):
+    """Four copies of one image whose pixels encode their position: a crop's pixels say where it was cut."""
+
+    def __init__(self, transform):
+        self.transform = transform
+        self.x = (torch.arange(40 * 40) % 251).reshape(1, 40, 40).expand(3, 40, 40).to(torch.uint8)
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return self.transform(self.x, torch.zeros(40, 40, dtype=torch.long))[0]
+
+
+def _epochs(seed, n_epochs=2, **loader_args):
+    from reference_impls.deeplab.voc import RandomScaleCrop
+    ds = _SameImage(RandomScaleCrop(24, (0.7, 1.3), seed=0))
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, shuffle=False, num_workers=2, **loader_args)
+    return [[b[0] for b in loader] for _ in range(n_epochs)]
+
+
+def test_random_scale_crop_draws_differ_per_worker_and_epoch():
+    """Items 0/2 go to worker 0 and 1/3 to worker 1: with one generator copied into both workers the
+    two workers cut the same crops and every epoch replays the first; seeded per worker, they differ."""
+    from reference_impls.deeplab.voc import seeded_loader_args
+    naive = _epochs(0)
+    assert torch.equal(naive[0][0], naive[0][1]) and torch.equal(naive[0][0], naive[1][0])   # the bug
+    e = _epochs(0, **seeded_loader_args(0))
+    crops = [c for epoch in e for c in epoch]
+    assert all(not torch.equal(a, b) for i, a in enumerate(crops) for b in crops[i + 1:])
+    again = _epochs(0, **seeded_loader_args(0))                                              # reproducible
+    assert all(torch.equal(a, b) for ea, eb in zip(e, again) for a, b in zip(ea, eb))

@@ -90,13 +90,18 @@ class V3PlusHead(nn.Module):
 
 class DeepLab(nn.Module):
     def __init__(self, num_classes: int, backbone: str = "resnet101", head: str = "aspp", output_stride: int = 8,
-                 msc: bool = False, msc_scales=MSC_SCALES, weights=None, width: int = 1024, rates=None):
+                 msc: bool = False, msc_scales=MSC_SCALES, weights=None, width: int = 1024, rates=None,
+                 backbone_channels=None):
         super().__init__()
         if head not in ("largefov", "aspp", "v3+"):
             raise ValueError(f"head must be 'largefov', 'aspp' or 'v3+', not {head!r}")
         self.head_name, self.msc, self.msc_scales = head, msc, tuple(msc_scales)
+        # backbone_channels: the four stages' widths of a timm ResNet (default: the published ones;
+        # the smoke tier quarters ResNet-18's, stem included, to fit the CPU budget)
+        slim = {} if backbone_channels is None else dict(channels=tuple(backbone_channels),
+                                                         stem_width=backbone_channels[0])
         self.backbone = make_backbone(backbone, weights=weights, features_only=True, output_stride=output_stride,
-                                      out_indices=(1, 4))
+                                      out_indices=(1, 4), **slim)
         low_ch, high_ch = self.backbone.feature_info.channels()
         if head == "largefov":
             self.head = LargeFOV(high_ch, num_classes, rate=(rates or (12,))[0], width=width)
@@ -135,6 +140,28 @@ def msc_loss(out, target, ignore_index: int = 255):
         fused, outs = out
         return sum(F.cross_entropy(o, target, ignore_index=ignore_index) for o in [fused, *outs])
     return F.cross_entropy(out, target, ignore_index=ignore_index)
+
+
+def taps_inside(rate: int, size: tuple[int, int], kernel: int = 3) -> float:
+    """Fraction of a rate-`rate` kernel's taps, over all output positions of a `size` (H, W) feature
+    map, that land inside the map rather than in its zero padding. At 1.0 every tap sees features;
+    at 1/kernel^2 only the centre tap does (the filter degenerates into a 1x1 conv)."""
+    frac = 1.0
+    for n in size:
+        offsets = [(k - kernel // 2) * rate for k in range(kernel)]
+        frac *= sum(max(0, n - abs(o)) for o in offsets) / (kernel * n)
+    return frac
+
+
+def flops(model: nn.Module, shape: tuple[int, ...]) -> int:
+    """FLOPs of one forward pass on a zero input of `shape` (torch's FlopCounterMode: a multiply-add
+    is 2 FLOPs). Deterministic: it counts the operators, it does not time them. Build the model
+    under `torch.device("meta")` to count without computing anything."""
+    from torch.utils.flop_counter import FlopCounterMode
+    device = next(model.parameters()).device
+    with FlopCounterMode(display=False) as fc, torch.inference_mode():
+        model(torch.zeros(shape, device=device))
+    return int(fc.get_total_flops())
 
 
 def field_of_view(rate: int, kernel: int = 3) -> int:

@@ -16,10 +16,15 @@ MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
 
 # The smoke configuration: CamVid trained at 72x96 (0.4x the shared 180x240 images) from scratch
-# on CPU; the scores are bilinearly upsampled and evaluated against the labels at 180x240.
+# on CPU; the scores are bilinearly upsampled and evaluated against the labels at 180x240. The
+# backbone is ResNet-18 at a quarter of its published widths (16/32/64/128 channels) with fc6/fc7
+# width 64, to fit the CPU budget. At output stride 16 the feature map is 5x6, so the atrous rates
+# are scaled to it (the paper's 6/12/18/24 on a 41x41 map -> 1/2/3/4 here; LargeFOV's 12 -> 2):
+# the paper's rates would put every off-centre tap in the padding (see model.taps_inside).
 CAMVID_SMOKE = dict(dataset="camvid", size=(72, 96), eval_size=(180, 240), num_classes=11,
-                    backbone="resnet18", head="aspp", output_stride=16, width=128, msc=False,
-                    epochs=10, batch_size=8, lr=0.02, momentum=0.9, weight_decay=5e-4, poly_power=0.9)
+                    backbone="resnet18", backbone_channels=(16, 32, 64, 128), head="aspp", output_stride=16,
+                    width=64, rates=(1, 2, 3, 4), largefov_rates=(2,), msc=False,
+                    epochs=8, batch_size=8, lr=0.02, momentum=0.9, weight_decay=5e-4, poly_power=0.9)
 
 
 def prep(x: torch.Tensor) -> torch.Tensor:
@@ -44,7 +49,7 @@ def load_data(root, cfg: dict) -> dict:
 def build_model(cfg: dict, weights=None) -> DeepLab:
     return DeepLab(cfg["num_classes"], backbone=cfg["backbone"], head=cfg["head"],
                    output_stride=cfg["output_stride"], msc=cfg.get("msc", False), width=cfg.get("width", 1024),
-                   weights=weights)
+                   rates=cfg.get("rates"), backbone_channels=cfg.get("backbone_channels"), weights=weights)
 
 
 def batches(x, y, batch_size: int, seed: int):
@@ -79,7 +84,10 @@ def train(model: DeepLab, train_split: dict, cfg: dict, seed: int, device="cpu",
                checkpoint=resume, desc=f"deeplab {cfg['head']}", progress=progress)
 
 
-def trained_model(cfg: dict, data: dict, seed: int, cache_dir=None, device="cpu", checkpoint=None) -> DeepLab:
+def trained_model(cfg: dict, data: dict, seed: int, cache_dir=None, device="cpu", checkpoint=None,
+                  untrained: bool = False) -> DeepLab:
+    """`cfg`'s model trained on data["train"] (cached); `untrained=True`: the same model at its
+    seeded initialisation (the claims' "untrained" control), never trained or cached."""
     from reference_impls.common import seed_everything
     from . import train as this
 
@@ -90,25 +98,33 @@ def trained_model(cfg: dict, data: dict, seed: int, cache_dir=None, device="cpu"
     net = trained(f"deeplab_{cfg['dataset']}", build,
                   lambda m, resume: train(m, data["train"], cfg, seed, device=device, resume=resume),
                   config=cfg, seed=seed, data_fingerprint=data["fingerprint"], code=[model_module, this],
-                  cache_dir=cache_dir, checkpoint=checkpoint)
+                  cache_dir=cache_dir, checkpoint=checkpoint, untrained=untrained)
     return net.to(device).eval()
 
 
 @torch.inference_mode()
-def predict_probs(model: DeepLab, x: torch.Tensor, out_size, scales=None, batch_size: int = 16,
-                  device="cpu") -> torch.Tensor:
-    """Softmax probabilities (N, C, *out_size): the scores (max-fused over `scales` if given) are
-    bilinearly upsampled to `out_size`."""
+def _upsampled_logits(model: DeepLab, x: torch.Tensor, out_size, scales, batch_size: int, device):
+    """Per batch: the logits (max-fused over `scales` if given) bilinearly upsampled to `out_size`."""
     model.eval()
     device = torch.device(device)
-    out = []
     for i in range(0, len(x), batch_size):
         xb = prep(x[i:i + batch_size].to(device))
         with autocast(device):
             logits = model(xb, scales=scales)
-        logits = F.interpolate(logits.float(), size=tuple(out_size), mode="bilinear", align_corners=False)
-        out.append(logits.softmax(1).cpu())
-    return torch.cat(out)
+        yield F.interpolate(logits.float(), size=tuple(out_size), mode="bilinear", align_corners=False)
+
+
+def predict_probs(model: DeepLab, x: torch.Tensor, out_size, scales=None, batch_size: int = 16,
+                  device="cpu") -> torch.Tensor:
+    """Softmax probabilities (N, C, *out_size): the scores (max-fused over `scales` if given) are
+    bilinearly upsampled to `out_size`."""
+    return torch.cat([lg.softmax(1).cpu() for lg in _upsampled_logits(model, x, out_size, scales, batch_size, device)])
+
+
+def predict_labels(model: DeepLab, x: torch.Tensor, out_size, scales=None, batch_size: int = 16,
+                   device="cpu") -> torch.Tensor:
+    """Labels (N, *out_size): the argmax of `predict_probs` without keeping the probabilities."""
+    return torch.cat([lg.argmax(1).cpu() for lg in _upsampled_logits(model, x, out_size, scales, batch_size, device)])
 
 
 def score(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:
@@ -118,6 +134,9 @@ def score(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:
 def evaluate(model: DeepLab, split: dict, cfg: dict, scales=None, crf: "crf_module.CRFParams | None" = None,
              device="cpu") -> dict:
     """Scores on a split at the evaluation size; optionally multi-scale inputs and/or the dense CRF."""
-    probs = predict_probs(model, split["x"], cfg["eval_size"], scales=scales, device=device)
-    pred = probs.argmax(1) if crf is None else crf_module.crf_labels(split["x_eval"], probs, crf)
+    if crf is None:
+        pred = predict_labels(model, split["x"], cfg["eval_size"], scales=scales, device=device)
+    else:
+        probs = predict_probs(model, split["x"], cfg["eval_size"], scales=scales, device=device)
+        pred = crf_module.crf_labels(split["x_eval"], probs, crf)
     return score(pred, split["y_eval"], cfg["num_classes"])

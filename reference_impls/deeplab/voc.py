@@ -25,8 +25,16 @@ VOC_FULL = dict(dataset="voc", num_classes=21, backbone="resnet101", head="aspp"
 
 
 class RandomScaleCrop:
+    """Random scale in `scale`, pad to `crop` (labels padded with the ignore label), random crop,
+    random h-flip, all drawn from the transform's own generator. Inside a multi-worker DataLoader
+    every worker holds a copy of that generator: build the loader with `seeded_loader_args` so that
+    each worker reseeds it from its own seed (different per worker and per epoch, reproducible)."""
+
     def __init__(self, crop: int, scale=(0.5, 1.5), seed: int = 0):
         self.crop, self.scale, self.g = crop, scale, torch.Generator().manual_seed(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.g = torch.Generator().manual_seed(seed)
 
     def __call__(self, x, y):
         s = float(torch.empty(1).uniform_(*self.scale, generator=self.g))
@@ -45,6 +53,21 @@ class RandomScaleCrop:
         return x.round().clamp(0, 255).to(torch.uint8), y
 
 
+def seed_worker(worker_id: int) -> None:
+    """DataLoader `worker_init_fn`: reseed the dataset's transform from this worker's seed, which
+    torch derives as (base seed drawn from the loader's generator at every epoch) + worker id."""
+    info = torch.utils.data.get_worker_info()
+    transform = getattr(info.dataset, "transform", None)
+    if hasattr(transform, "reseed"):
+        transform.reseed(info.seed)
+
+
+def seeded_loader_args(seed: int) -> dict:
+    """DataLoader keyword arguments that give each worker, in each epoch, its own augmentation draws,
+    the same on every run with the same seed."""
+    return dict(worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed))
+
+
 def train_voc(model, root, cfg: dict, seed: int, device, resume=None):
     rank, world_size = world()
     ds = voc.VOCSegmentation(root, "train_aug", transform=RandomScaleCrop(cfg["crop"], cfg["scale"], seed + rank))
@@ -53,7 +76,8 @@ def train_voc(model, root, cfg: dict, seed: int, device, resume=None):
     per_rank = max(1, cfg["batch_size"] // world_size)
     loader = torch.utils.data.DataLoader(ds, batch_size=per_rank, sampler=sampler, num_workers=4, drop_last=True,
                                          collate_fn=lambda b: (torch.stack([x for x, _, _ in b]),
-                                                               torch.stack([y for _, y, _ in b])))
+                                                               torch.stack([y for _, y, _ in b])),
+                                         **seeded_loader_args(seed * 1000 + rank))
     epochs = math.ceil(cfg["iters"] / len(loader))
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
     sched = poly_lr(opt, epochs * len(loader), cfg["poly_power"])
