@@ -6,11 +6,10 @@ protocols (metrics.detection).
     train(yolo, data["train"], SMOKE, seed, resume)    # common.fit
     scores, preds = evaluate(yolo, data["test"])       # VOC AP (07 and area), COCO AP/AP50
     prior = score(fixed_box_prior(data["train"], 256), data["test"])   # an image-blind control
-    fps = images_per_second(yolo, size=64)
+    t = speed.compare({"yolo": inference_fn(yolo, size=64)}); fps = 30 / t.median("yolo")
 """
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
 import torch
@@ -153,28 +152,24 @@ def score(preds: list[dict], data: dict) -> dict:
             "coco_AP75": coco["AP75"], "voc07_AP": voc07["AP"]}
 
 
-@torch.inference_mode()
-def images_per_second(model: nn.Module, size: int, n: int = 30, reps: int = 3, device="cpu", seed: int = 0) -> float:
-    """Inference throughput at batch size 1 (as the papers time it): the best of `reps` timed runs
-    of n images each, after a warm-up, detection post-processing included."""
+def inference_fn(model: nn.Module, size: int, n: int = 30, device="cpu", seed: int = 0):
+    """A function that runs `n` random images through the detector at batch size 1 (as the papers
+    time it), detection post-processing included, synchronising the GPU at the end. Time it with
+    the suites' `speed.compare` (images per second = n / median seconds)."""
     model.eval().to(device)
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 3, size, size, generator=g).to(device)
     run = (lambda im: model.detect(im)) if isinstance(model, YOLOv1) else (lambda im: model(list(im)))
-    for i in range(3):
-        run(x[i:i + 1])
-    best = float("inf")
-    for _ in range(reps):
-        if device != "cpu" and torch.device(device).type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
+    cuda = torch.device(device).type == "cuda"
+
+    @torch.inference_mode()
+    def fn():
         for i in range(n):
             run(x[i:i + 1])
-        if device != "cpu" and torch.device(device).type == "cuda":
+        if cuda:
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
-    return n / best
+    return fn
 
 
 __all__ = ["Config", "SMOKE", "YOLOv1", "build_model", "build_yolo", "build_faster_rcnn", "set_box_regression", "load_data",
-           "train", "predict", "evaluate", "score", "centre_box_prior", "fixed_box_prior", "images_per_second", "asdict"]
+           "train", "predict", "evaluate", "score", "centre_box_prior", "fixed_box_prior", "inference_fn", "asdict"]

@@ -13,7 +13,6 @@ paper's sizes). Each function returns plain numbers and tensors; the suite asser
 from __future__ import annotations
 
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -258,18 +257,10 @@ def autograd_hessian(objective, theta, chunk: int = 64) -> torch.Tensor:
     return torch.func.jacrev(torch.func.grad(objective), chunk_size=chunk)(theta)
 
 
-def _best_time(f, repeats: int):
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def solver_costs(datasets: dict, *, lam: float, repeats: int = 3, lissa_depth: int = 200):
+def solver_costs(datasets: dict, *, lam: float, compare, repeats: int = 3, lissa_depth: int = 200):
     """Per dimension d: seconds for H⁻¹v by the explicit autograd Hessian + Cholesky, by CG
-    (to 1e-8), and by a LiSSA run of fixed depth (one repeat, batch 100)."""
+    (to 1e-8), and by a LiSSA run of fixed depth (batch 100): the median of `repeats` interleaved
+    rounds timed by `compare` (the suites pass `speed.compare`, pytest-benchmark statistics)."""
     rows = []
     for X, y in datasets.values():
         m = BinaryLogReg(X.shape[1], lam)
@@ -279,10 +270,9 @@ def solver_costs(datasets: dict, *, lam: float, repeats: int = 3, lissa_depth: i
         scale = float(torch.linalg.matrix_norm(X, 2) ** 2 / len(X)) * 0.25 + lam
         g = torch.Generator().manual_seed(0)
         batch_hvp = lambda h, idx: hvp(lambda t: m.objective(t, X[idx], y[idx]), theta, h)
-        rows.append(dict(
-            d=X.shape[1],
-            exact=_best_time(lambda: exact_ihvp(autograd_hessian(obj, theta), v), repeats),
-            cg=_best_time(lambda: cg_ihvp(lambda p: hvp(obj, theta, p), v, tol=1e-8), repeats),
-            lissa=_best_time(lambda: lissa_ihvp(batch_hvp, v, len(X), scale=scale, depth=lissa_depth,
-                                                batch_size=100, generator=g), repeats)))
+        t = compare({"exact": lambda: exact_ihvp(autograd_hessian(obj, theta), v),
+                     "cg": lambda: cg_ihvp(lambda p: hvp(obj, theta, p), v, tol=1e-8),
+                     "lissa": lambda: lissa_ihvp(batch_hvp, v, len(X), scale=scale, depth=lissa_depth,
+                                                 batch_size=100, generator=g)}, rounds=repeats, warmup=0)
+        rows.append(dict(d=X.shape[1], exact=t.median("exact"), cg=t.median("cg"), lissa=t.median("lissa")))
     return rows

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from datasets import camvid
-from reference_impls.common import cpu_seconds, count_params, memo, num_threads, seed_everything
+from reference_impls.common import count_params, memo, num_threads, seed_everything
 from reference_impls.deeplab import (CAMVID_SMOKE, MSC_SCALES, PUBLISHED, DeepLab, crf_labels, dense_crf, flops,
                                      grid_search, impulse_extent, load_data, majority_class, position_prior,
                                      predict_labels, predict_prior, predict_probs, search_grid, taps_inside, trained_model)
@@ -179,7 +179,7 @@ def _figure(artifacts, split, probs, pred_crf, n=4):
 
 
 # ----------------------------------------------------------------------------- cost (FLOPs; CPU time recorded)
-def test_cpu_cost_ratios(claim):
+def test_cpu_cost_ratios(claim, speed):
     """At 513x513: the DCNN (ResNet-18 atrous OS8 + ASPP-L) against a plain ResNet-18 (stride 32) in
     FLOPs (counted, deterministic; the CPU-time ratio is recorded beside it), and the dense CRF (10
     iterations, 21 labels) against the same ResNet-18 in CPU time (one thread, same session)."""
@@ -194,14 +194,19 @@ def test_cpu_cost_ratios(claim):
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (513, 513, 3), dtype=np.uint8)
     probs = torch.randn(21, 513, 513).softmax(0).numpy()
-    with num_threads(1):           # the CRF is single-threaded C++; time all three on one thread
-        with torch.inference_mode():
-            t_ref = cpu_seconds(lambda: ref(x), 3, warmup=True)
-            t_net = cpu_seconds(lambda: net(x), 1, warmup=True)
-        t_crf = cpu_seconds(lambda: dense_crf(img, probs, PUBLISHED), 1)
+    def infer(model):
+        def fn():
+            with torch.inference_mode():
+                model(x)
+        return fn
+    with num_threads(1):           # the CRF is single-threaded C++; time all three on one thread, interleaved
+        infer(ref)(), infer(net)()   # warm-up of the networks (the CRF has none to do)
+        t = speed.compare({"reference": infer(ref), "dcnn": infer(net),
+                           "crf": lambda: dense_crf(img, probs, PUBLISHED)}, rounds=2, warmup=0)
+    t_ref, t_net, t_crf = t.median("reference"), t.median("dcnn"), t.median("crf")
     claim("cpu_dcnn_cost_ratio", n_net / n_ref, dcnn_gflops=n_net / 1e9, reference_gflops=n_ref / 1e9,
           cpu_time_ratio=t_net / t_ref, dcnn_s=t_net, reference_s=t_ref, dcnn_fps=1 / t_net)
-    claim("cpu_crf_cost_ratio", t_crf / t_ref, crf_s=t_crf, reference_s=t_ref)
+    claim("cpu_crf_cost_ratio", t.ratio("crf", "reference"), crf_s=t_crf, reference_s=t_ref, **t.extra())
 
 
 # ----------------------------------------------------------------------------- full tier: PASCAL VOC 2012
@@ -257,19 +262,17 @@ def test_deeplabv3plus_cityscapes(claim, data_root, device, artifacts):
 
 
 @pytest.mark.full
-def test_gpu_fps_513(claim, device):
+def test_gpu_fps_513(claim, speed, device):
     """v1 abstract: the DCNN runs at 8 frames/s on a modern GPU (DeepLab-ResNet-101 ASPP, OS8, 513x513)."""
     if device.type != "cuda":
         pytest.skip("frames/s at 513x513 against the paper's 8 fps is a GPU claim; run the full tier on a GPU")
     from reference_impls.common import autocast
     net = DeepLab(21, backbone="resnet101", head="aspp", output_stride=8).to(device).eval()
     x = torch.randn(1, 3, 513, 513, device=device)
+    def thirty_frames():
+        for _ in range(30):
+            net(x)
+        torch.cuda.synchronize()
     with torch.inference_mode(), autocast(device):
-        for _ in range(5):
-            net(x)
-        torch.cuda.synchronize()
-        t, n = time.perf_counter(), 30
-        for _ in range(n):
-            net(x)
-        torch.cuda.synchronize()
-    claim("gpu_fps_513", n / (time.perf_counter() - t), device=torch.cuda.get_device_name())
+        t = speed.compare({"deeplab": thirty_frames}, rounds=3, warmup=1, timer=time.perf_counter, per_call=30)
+    claim("gpu_fps_513", 1 / t.median("deeplab"), device=torch.cuda.get_device_name(), **t.extra())

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import matplotlib
 import numpy as np
+import time
+
 import pytest
 
 matplotlib.use("Agg")
@@ -84,14 +86,17 @@ def _controls(results, kind, metric):
             "box_prior": results["box_prior"]["scores"][metric]}
 
 
-def test_yolo_faster_but_less_accurate(detectors, results, claim, artifacts, device):
-    """'YOLO is faster than Faster R-CNN but less accurate': both at 64 x 64, batch 1, same backbone."""
-    fps = {k: 0.0 for k in detectors}
-    for _ in range(3):  # interleaved rounds, best of each: both see the same machine load
-        for k, m in detectors.items():
-            fps[k] = max(fps[k], det.images_per_second(m, CFG.size, reps=1, device=device))
+def test_yolo_faster_but_less_accurate(detectors, results, claim, speed, artifacts, device):
+    """'YOLO is faster than Faster R-CNN but less accurate': both at 64 x 64, batch 1, same backbone,
+    timed in interleaved rounds (speed fixture) so both see the same machine load."""
+    n = 30
+    timer = time.perf_counter if str(device).startswith("cuda") else time.process_time
+    t = speed.compare({k: det.inference_fn(m, CFG.size, n, device) for k, m in detectors.items()}, rounds=3,
+                      warmup=1, timer=timer, per_call=n)
+    fps = {k: 1 / t.median(k) for k in detectors}
     yolo, frcnn = results["yolo"]["scores"], results["faster_rcnn"]["scores"]
-    claim("yolo_faster_than_faster_rcnn", fps["yolo"], than=fps["faster_rcnn"], ratio=fps["yolo"] / fps["faster_rcnn"])
+    claim("yolo_faster_than_faster_rcnn", fps["yolo"], than=fps["faster_rcnn"], ratio=t.ratio("faster_rcnn", "yolo"),
+          **t.extra())
     claim("faster_rcnn_more_accurate_than_yolo", frcnn["voc07_mAP"], than=yolo["voc07_mAP"],
           controls=_controls(results, "faster_rcnn", "voc07_mAP"))
 
@@ -207,7 +212,7 @@ def test_faster_rcnn_vgg16_voc07(which, claim_id, claim, data_root, seed, cache_
 
 
 @pytest.mark.full
-def test_yolo_voc07(claim, data_root, seed, cache_dir, device):
+def test_yolo_voc07(claim, speed, data_root, seed, cache_dir, device):
     from reference_impls.detection import full
     full.load_voc(data_root, "2007", "test")
     weights = full.env_path("REPRO_YOLO_BACKBONE_WEIGHTS")
@@ -224,7 +229,9 @@ def test_yolo_voc07(claim, data_root, seed, cache_dir, device):
                     checkpoint=ckpt)
     res = full.evaluate_voc(model, data_root, device, kind="yolo", square=448)
     claim("yolo_voc07", 100 * res["mAP"])
-    claim("yolo_fps", det.images_per_second(model, 448, n=100, device=device))
+    t = speed.compare({"yolo": det.inference_fn(model, 448, 100, device)}, rounds=3, warmup=1, timer=time.perf_counter,
+                      per_call=100)
+    claim("yolo_fps", 1 / t.median("yolo"), **t.extra())
 
 
 @pytest.mark.full

@@ -157,12 +157,12 @@ def test_self_influence_finds_flipped_labels(mnist_lr, claim, seed, artifacts):
 
 
 # ----------------------------------------------------------------------------- §3 cost
-def test_cg_cheaper_than_exact_as_dimension_grows(data_root, claim, seed, artifacts):
+def test_cg_cheaper_than_exact_as_dimension_grows(data_root, claim, speed, seed, artifacts):
     sets = {}
     for pool in (4, 2, 1):
         b = ex.load_data(data_root, seed=seed, n_train=1000, pool=pool, binary=True)
         sets[b["X"].shape[1]] = (b["X"], b["y"])
-    rows = ex.solver_costs(sets, lam=0.01)
+    rows = ex.solver_costs(sets, lam=0.01, compare=speed.compare)
     fig, ax = plt.subplots(figsize=(4, 3))
     for k in ("exact", "cg", "lissa"):
         ax.plot([r["d"] for r in rows], [r[k] for r in rows], "o-", label=k)

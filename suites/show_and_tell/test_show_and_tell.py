@@ -8,7 +8,6 @@ retrieval must miss one and the model's generalisation can show. Every quality c
 against the nearest-neighbour caption, the most frequent caption and the untrained captioner.
 Full tier: the same code on COCO / Flickr30k / Pascal / SBU with an ImageNet CNN.
 """
-import time
 
 import pytest
 import torch
@@ -42,11 +41,10 @@ def _scored(data, captions, loglik=None, **timing):
 def decoded(proxy):
     data, model = proxy
     out = {}
-    with num_threads(1):   # speed is measured in captions per CPU-second of one thread: robust to a busy machine
+    with num_threads(1):   # one thread, as the speed test measures
         for name, beam in (("greedy", 1), ("beam", BEAM), ("beam3", BEAM_RELEASED)):
-            t, c = time.perf_counter(), time.process_time()
             caps, loglik = st.decode(model, data["test_images"], data["vocab"], beam=beam)
-            out[name] = _scored(data, caps, loglik, seconds=time.perf_counter() - t, cpu_seconds=time.process_time() - c)
+            out[name] = _scored(data, caps, loglik)
     return out
 
 
@@ -111,14 +109,19 @@ def test_proxy_scores(claim, proxy, decoded, controls, artifacts):
     _figure(artifacts, data, decoded, controls)
 
 
-def test_decoding_speed(claim, decoded):
-    """Captions per CPU-second (one thread, batch 250); wall-clock rates recorded alongside."""
-    n = len(decoded["greedy"]["captions"])
-    for cid, name in (("greedy_captions_per_second", "greedy"), ("beam3_captions_per_second", "beam3")):
-        claim(cid, n / decoded[name]["cpu_seconds"], wall_captions_per_s=round(n / decoded[name]["seconds"], 1))
+def test_decoding_speed(claim, speed, proxy):
+    """Beam 3 vs greedy decoding, CPU time per caption in interleaved rounds (one thread, batch 250);
+    captions per CPU-second recorded beside the ratio."""
+    data, model = proxy
+    n = len(data["test_images"])
+    with num_threads(1):
+        t = speed.compare({b: (lambda beam=beam: st.decode(model, data["test_images"], data["vocab"], beam=beam))
+                           for b, beam in (("greedy", 1), ("beam3", BEAM_RELEASED))}, rounds=3, warmup=0, per_call=n)
+    claim("beam3_cost_over_greedy", t.ratio("beam3", "greedy"), greedy_captions_per_cpu_s=1 / t.median("greedy"),
+          beam3_captions_per_cpu_s=1 / t.median("beam3"), **t.extra())
 
 
-def test_metric_speed_vs_pycocoevalcap(claim, decoded, proxy):
+def test_metric_speed_vs_pycocoevalcap(claim, speed, decoded, proxy):
     """Our BLEU + ROUGE-L + CIDEr-D against pycocoevalcap's scorers on the same tokenized corpus, in one run."""
     pytest.importorskip("pycocoevalcap", reason="pip install pycocoevalcap (the reference scorers) for this comparison")
     from pycocoevalcap.bleu.bleu import Bleu
@@ -131,17 +134,13 @@ def test_metric_speed_vs_pycocoevalcap(claim, decoded, proxy):
     refs = {(r, k): v for r in range(4) for k, v in refs.items()}
     hyps = {(r, k): v for r in range(4) for k, v in hyps.items()}
     hyps_l = {k: [v] for k, v in hyps.items()}
-    ours, theirs = [], []
-    for _ in range(3):   # interleaved, best of three: robust to other load on the machine
-        t = time.perf_counter()
-        mine = (C.bleu(refs, hyps)[0], C.rouge_l(refs, hyps)[0], C.cider_d(refs, hyps)[0])
-        ours.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        ref = (Bleu(4).compute_score(refs, hyps_l, verbose=0)[0], Rouge().compute_score(refs, hyps_l)[0],
-               Cider().compute_score(refs, hyps_l)[0])
-        theirs.append(time.perf_counter() - t)
-    assert mine[0] == ref[0] and abs(mine[1] - ref[1]) < 1e-12 and abs(mine[2] - ref[2]) < 1e-12
-    claim("metric_speedup_vs_pycocoevalcap", min(theirs) / min(ours), ours_s=min(ours), pycocoevalcap_s=min(theirs))
+    mine = lambda: (C.bleu(refs, hyps)[0], C.rouge_l(refs, hyps)[0], C.cider_d(refs, hyps)[0])
+    ref = lambda: (Bleu(4).compute_score(refs, hyps_l, verbose=0)[0], Rouge().compute_score(refs, hyps_l)[0],
+                   Cider().compute_score(refs, hyps_l)[0])
+    a, b = mine(), ref()
+    assert a[0] == b[0] and abs(a[1] - b[1]) < 1e-12 and abs(a[2] - b[2]) < 1e-12
+    t = speed.compare({"ours": mine, "pycocoevalcap": ref}, rounds=3, warmup=0)
+    claim("metric_speedup_vs_pycocoevalcap", t.ratio("pycocoevalcap", "ours"), **t.extra())
 
 
 def _figure(artifacts, data, decoded, controls, n: int = 4):
