@@ -259,8 +259,10 @@ def threshold_sweep(scoremaps, thresholds, chunk: int = 32,
     thresholds = np.asarray(thresholds, dtype=np.float64)
     out = []
     for c in range(0, len(scoremaps), chunk):
-        imgs = np.stack([(_check_unit(m) * 255).astype(np.uint8) for m in scoremaps[c:c + chunk]])
-        out += _sweep_planes(imgs, thresholds, "all" in modes)
+        imgs = [(_check_unit(m) * 255).astype(np.uint8) for m in scoremaps[c:c + chunk]]
+        groups = [np.stack(imgs)] if len({i.shape for i in imgs}) == 1 else [i[None] for i in imgs]
+        for g in groups:                               # maps of different shapes: one at a time
+            out += _sweep_planes(g, thresholds, "all" in modes)
     return out
 
 
@@ -315,8 +317,10 @@ def _sweep_planes(imgs: np.ndarray, thresholds: np.ndarray, with_all: bool = Tru
 
 
 def box_map(box, width: int, height: int) -> np.ndarray:
-    """A score map that is 1 inside the inclusive `box` and 0 elsewhere: scored by the map metrics
-    (MaxBoxAcc, MaxBoxAccV2), it predicts that box at every CAM threshold (a fixed-box baseline)."""
+    """A score map that is 1 inside the inclusive `box` and 0 elsewhere (a fixed-box baseline):
+    scored by the map metrics (MaxBoxAcc, MaxBoxAccV2) like every CAM, it predicts the same box at
+    every CAM threshold -- in wsolevaluation's convention, (x0, y0, x1 + 1, y1 + 1) clipped to the
+    image (cv2.boundingRect's x + w), as for the CAMs' contours."""
     x0, y0, x1, y1 = (int(v) for v in check_boxes(box, "box_map")[0])
     m = np.zeros((height, width))
     m[y0:y1 + 1, x0:x1 + 1] = 1.0

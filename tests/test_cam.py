@@ -65,3 +65,28 @@ def test_paper_backbones_keep_14x14(arch, stride):
 def test_cam_overhead_reports_ratio(model):
     r = cam_overhead(model, torch.randn(4, 3, 64, 64), repeats=2)
     assert r["ratio"] > 0 and r["images_per_s"] > 0
+
+
+def test_class_prior_error_is_the_majority_class_error():
+    from reference_impls.cam.proxy import class_prior_error
+    train = torch.tensor([0, 2, 2, 1, 2])                 # majority class 2
+    assert class_prior_error(train, torch.tensor([2, 2, 0, 1])) == 50.0
+    assert class_prior_error(train, torch.tensor([2])) == 0.0
+
+
+def test_evaluate_cam_single_pass_matches_the_map_function(model):
+    """evaluate's one-pass CAM path gives the same boxes as cam() called per class set."""
+    from metrics import localization as L
+    from reference_impls.cam import evaluate
+    torch.manual_seed(1)
+    x = torch.randn(6, 3, 64, 64)
+    y = torch.tensor([0, 1, 2, 3, 4, 5])
+    data = {"images": x, "labels": y, "boxes": torch.tensor([[8, 8, 40, 40]] * 6)}
+    r = evaluate(model, data, "cam", k=2, interval=0.1, keep_maps=6)
+    _, maps, top = cam(model, x, k=2)
+    _, gmaps, _ = cam(model, x, classes=y[:, None])
+    for b, e in enumerate(r["examples"]):
+        assert e["top1"] == int(top[b, 0])
+        assert e["top1_box"] == L.cam_box(maps[b, 0].numpy(), 0.2)
+        assert e["box"] == L.cam_box(gmaps[b, 0].numpy(), 0.2)
+    assert "top5_loc_error" not in r and 0 <= r["max_box_acc_v2"] <= 100

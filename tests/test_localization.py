@@ -130,6 +130,98 @@ def test_max_box_acc_best_threshold_and_v2():
     assert L.max_box_acc([np.zeros((32, 32))], gt) == 0.0
 
 
+# ----------------------------------------------------------------------------- batched sweeps, fixed-box baselines
+def _random_maps(n, seed=0):
+    from scipy import ndimage
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        s = ndimage.gaussian_filter(rng.random((rng.integers(6, 30), rng.integers(6, 30))), rng.uniform(0.5, 3))
+        if i % 5 == 0:
+            s = np.round(s * 4) / 4                    # plateaus: ties in contour area, holes
+        out.append(L.normalize_scoremap(s))
+    return out
+
+
+def test_threshold_sweep_equals_contour_boxes_plane_by_plane():
+    th = L.cam_thresholds(0.05)
+    maps = _random_maps(120)
+    for shape in {m.shape for m in maps}:              # stacked maps share a shape
+        same = [m for m in maps if m.shape == shape]
+        for m, sw in zip(same, L.threshold_sweep(same, th, chunk=3)):
+            assert sw["largest"] == [b[0] for b in L.scoremap_boxes(m, th, "largest")]
+            assert [sorted(b) for b in sw["all"]] == [sorted(b) for b in L.scoremap_boxes(m, th, "all")]
+    ring = np.ones((10, 10))
+    ring[3:6, 3:6] = 0.0                               # a hole: its box grown by one pixel, as cv2 gives it
+    assert sorted(L.threshold_sweep([ring], [0.5])[0]["all"][0]) == [(0, 0, 9, 9), (2, 2, 7, 7)]
+
+
+def test_box_accuracies_equal_max_box_acc_and_v2():
+    rng = np.random.default_rng(1)
+    maps = [m for m in _random_maps(80, 1) if m.shape[0] >= 10 and m.shape[1] >= 10]
+    gts = [np.array([[rng.integers(0, 4), rng.integers(0, 4), rng.integers(5, m.shape[1]), rng.integers(5, m.shape[0])]])
+           for m in maps]
+    got = L.box_accuracies(maps, gts, interval=0.05)
+    assert got["max_box_acc"] == L.max_box_acc(maps, gts, interval=0.05)
+    v2 = L.max_box_acc_v2(maps, gts, interval=0.05)
+    assert got["max_box_acc_v2"] == v2["mean"]
+    assert [got[f"max_box_acc_v2_iou{t}"] for t in (30, 50, 70)] == [v2["iou30"], v2["iou50"], v2["iou70"]]
+    assert L.box_accuracies(maps, gts, interval=0.05, v2=False) == {
+        k: got[k] for k in ("max_box_acc", "max_box_acc_threshold")}
+    with pytest.raises(ValueError):
+        L.box_accuracies(maps[:2], gts[:3])
+
+
+def test_fixed_box_scored_as_a_map_is_its_hit_rate():
+    box = (4, 4, 11, 11)
+    m = L.box_map(box, 16, 16)
+    assert m.sum() == 64 and m[4, 4] == m[11, 11] == 1.0 and m[3, 4] == m[4, 12] == 0.0
+    gts = [np.array([[4, 4, 11, 11]]), np.array([[5, 5, 12, 12]]), np.array([[0, 0, 3, 3]]), np.array([[4, 4, 15, 15]])]
+    # scored like every map (wsolevaluation: cv2.boundingRect's x + w), the box is (4, 4, 12, 12):
+    # IoU 64/81, 64/81, 0, 81/144 -> hits at 0.5: 3 of 4; at 0.3: 3; at 0.7: 2
+    shared = L.box_accuracies(m, gts, interval=0.1)
+    assert shared == L.box_accuracies([m] * 4, gts, interval=0.1)      # one shared map == the same map per image
+    assert shared["max_box_acc"] == 75.0
+    assert shared["max_box_acc_v2"] == pytest.approx((75 + 75 + 50) / 3)
+
+
+def test_best_fixed_box_on_hand_made_boxes():
+    # three boxes near the top-left, one far away: the best fixed box covers the three
+    gts = np.array([[2, 2, 9, 9], [3, 3, 10, 10], [2, 3, 9, 10], [20, 20, 27, 27]])
+    b = L.best_fixed_box(gts, 32, 32, stride=1)
+    assert (L.iou(b, gts)[0] >= 0.5).tolist() == [True, True, True, False]
+    # the centred box of the mean size comes first and keeps ties (several grid boxes hit both too)
+    near_centre = np.array([[12, 12, 19, 19], [13, 13, 20, 20]])
+    assert L.best_fixed_box(near_centre, 32, 32, stride=1) == (12, 12, 19, 19)
+    # boxes in the four corners: any one corner box (1 hit) beats the centred box (0 hits)
+    corners = np.array([[0, 0, 7, 7], [24, 0, 31, 7], [0, 24, 7, 31], [24, 24, 31, 31]])
+    assert (L.iou(L.best_fixed_box(corners, 32, 32, stride=8), corners)[0] >= 0.5).sum() == 1
+    # several IoU thresholds: hits summed over them (MaxBoxAccV2's criterion)
+    one = np.array([[8, 8, 15, 15]])
+    assert L.iou(L.best_fixed_box(one, 32, 32, iou_threshold=(0.3, 0.5, 0.7), stride=1), one)[0, 0] >= 0.7
+    with pytest.raises(ValueError):
+        L.best_fixed_box(np.array([[0, 0, 40, 3]]), 32, 32)
+
+
+def test_cam_boxes_equal_cam_box():
+    from scipy import ndimage
+    rng = np.random.default_rng(2)
+    maps = []
+    for i in range(120):
+        m = ndimage.gaussian_filter(rng.standard_normal((12, 15)), 1.2)
+        if i % 7 == 0:
+            m = np.zeros((12, 15))                     # constant: the whole image
+        if i % 11 == 0:
+            m = -np.abs(m)                             # no positive value: the whole image
+        if i % 13 == 0:
+            m = (m > 0).astype(float)                  # equal-size components: the first in raster order
+        maps.append(m)
+    assert L.cam_boxes(np.stack(maps), 0.2) == [L.cam_box(m, 0.2) for m in maps]
+    assert L.cam_boxes(np.zeros((0, 4, 4))) == []
+    with pytest.raises(ValueError):
+        L.cam_boxes(np.zeros((4, 4)))
+
+
 # ----------------------------------------------------------------------------- conformance with OpenCV
 def _wsolevaluation_boxes(scoremap, thresholds, multi_contour_eval):
     """wsolevaluation's compute_bboxes_from_scoremaps (evaluation.py), verbatim logic."""
