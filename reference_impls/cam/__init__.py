@@ -13,7 +13,6 @@ full image) with the same classifier's classes.
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import torch
@@ -150,22 +149,22 @@ def evaluate_boxes(model, data: dict, box, *, k: int = 5, batch_size: int = 200,
             **L.box_accuracies(L.box_map(box, w, h), gt_boxes, interval=interval)}
 
 
-@torch.inference_mode()
-def cam_overhead(model, x: torch.Tensor, k: int = 5, repeats: int = 7) -> dict:
-    """Time a forward pass alone and a forward pass + top-k CAMs (weighting and upsampling),
-    interleaved, `repeats` times; returns the median times and the ratio of the fastest of each
-    (the run least disturbed by other load on a shared CPU: median ratios moved 1.00 -> 1.13
-    between runs here), with the median ratio beside it."""
+def cam_overhead(model, x: torch.Tensor, compare, k: int = 5, repeats: int = 7) -> dict:
+    """Time a forward pass alone and a forward pass + top-k CAMs (weighting and upsampling) with
+    `compare` (the suites pass `speed.compare`: interleaved rounds, pytest-benchmark statistics,
+    process time); returns the median times and the ratio of the fastest of each (the run least
+    disturbed by other load on a shared CPU: median ratios moved 1.00 -> 1.13 between runs here),
+    with the median ratio beside it."""
     model.eval()
-    t_fwd, t_cam = [], []
-    model(x), cam(model, x, k=k)                                   # warm-up
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model(x)
-        t1 = time.perf_counter()
-        cam(model, x, k=k)
-        t2 = time.perf_counter()
-        t_fwd.append(t1 - t0), t_cam.append(t2 - t1)
-    f, c = float(np.median(t_fwd)), float(np.median(t_cam))
-    return {"forward_s": f, "forward_cam_s": c, "ratio": min(t_cam) / min(t_fwd), "median_ratio": c / f,
-            "images_per_s": len(x) / f}
+
+    def forward():
+        with torch.inference_mode():
+            model(x)
+
+    def forward_cam():
+        with torch.inference_mode():
+            cam(model, x, k=k)
+    t = compare({"forward": forward, "forward_cam": forward_cam}, rounds=repeats, warmup=1)
+    f, c = t.median("forward"), t.median("forward_cam")
+    return {"forward_s": f, "forward_cam_s": c, "ratio": t["forward_cam"].min / t["forward"].min,
+            "median_ratio": c / f, "images_per_s": len(x) / f}
