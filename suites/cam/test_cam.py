@@ -147,10 +147,10 @@ def test_table2_ilsvrc_val(claim, ilsvrc_val, data_root, device):
         claim(top1_id, rows[name]["top1_loc_error"], **rows[name])
         claim(top5_id, rows[name]["top5_loc_error"])
     gap = rows["googlenet_gap"]["top5_loc_error"]
-    claim("gap_beats_gmp_ilsvrc", gap, than=rows["googlenet_gmp"]["top5_loc_error"])
+    claim("gap_beats_gmp_ilsvrc", gap, than=rows["googlenet_gmp"]["top5_loc_error"],
+          gap_images_per_s=rows["googlenet_gap"]["images_per_s"])
     claim("cam_beats_backprop_ilsvrc", gap, than=rows["backprop"]["top5_loc_error"])
     claim("cam_beats_center_box_ilsvrc", gap, than=rows["center"]["top5_loc_error"])
-    claim("gap_images_per_s_ilsvrc", rows["googlenet_gap"]["images_per_s"])
 
 
 @pytest.mark.full
