@@ -63,8 +63,11 @@ def test_paper_backbones_keep_14x14(arch, stride):
 
 
 def test_cam_overhead_reports_ratio(model):
-    r = cam_overhead(model, torch.randn(4, 3, 64, 64), repeats=2)
-    assert r["ratio"] > 0 and r["images_per_s"] > 0
+    from harness.speed import SpeedMeter
+    entries = []
+    r = cam_overhead(model, torch.randn(4, 3, 64, 64), SpeedMeter("t", entries).compare, repeats=2)
+    assert r["ratio"] > 0 and r["images_per_s"] > 0 and r["forward_cam_s"] > 0
+    assert {e["fullname"] for e in entries} == {"t::forward", "t::forward_cam"}   # pytest-benchmark entries
 
 
 def test_class_prior_error_is_the_majority_class_error():
