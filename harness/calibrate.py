@@ -66,7 +66,7 @@ def main(argv=None) -> int:
                 cmd = [sys.executable, "-m", "pytest", str(suite.relative_to(ROOT)), "--seed", str(seed),
                        "--results-dir", tmp, "--no-report", "-q", "-p", "no:cacheprovider", *args.pytest_args]
                 if args.workers != "0":
-                    cmd += ["-n", str(args.workers), "--dist", "loadfile"]
+                    cmd += ["-n", str(args.workers), "--dist", "loadfile", "--no-loadscope-reorder"]
                 rc = subprocess.run(cmd, cwd=ROOT).returncode
                 if rc not in (0, 1):   # 1: some claim failed -- that is data here, not an error
                     print(f"error: pytest exited {rc} at seed {seed}", file=sys.stderr)

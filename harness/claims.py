@@ -60,7 +60,7 @@ _FIELDS = {
     "learned": (bool, False),
     "finding": (str, False),
 }
-_PAPER_FIELDS = {"id", "title", "source", "note"}
+_PAPER_FIELDS = {"id", "title", "source", "note", "smoke_seconds"}
 LEARNED_BY_DEFAULT = ("paper", "proxy", "relative")
 
 
@@ -147,6 +147,7 @@ class PaperClaims:
     title: str
     source: str
     path: Path
+    smoke_seconds: float = 0.0     # measured cold smoke time on one thread: heavy suites are scheduled first
     claims: dict[str, Claim] = field(default_factory=dict)
 
     def __getitem__(self, claim_id: str) -> Claim:
@@ -186,8 +187,11 @@ def load_claims(path: str | Path) -> PaperClaims:
     unknown_paper = set(paper) - _PAPER_FIELDS
     if unknown_paper:
         raise ClaimsError(f"{path}: unknown key(s) {sorted(unknown_paper)} in [paper] (allowed: {sorted(_PAPER_FIELDS)})")
+    cost = paper.get("smoke_seconds", 0)
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
+        raise ClaimsError(f"{path}: [paper] smoke_seconds must be a number >= 0, got {cost!r}")
     out = PaperClaims(paper=paper["id"], title=str(paper.get("title", "")),
-                      source=str(paper.get("source", "")), path=path)
+                      source=str(paper.get("source", "")), path=path, smoke_seconds=float(cost))
     raw_claims = data.get("claim", [])
     if not isinstance(raw_claims, list):
         raise ClaimsError(f"{path}: 'claim' must be an array of tables ([[claim]])")

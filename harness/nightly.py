@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     cmd = [sys.executable, "-m", "pytest", "suites/", "--results-dir", str(results_dir), "--history", history,
            *extra]
     if args.workers != "0":
-        cmd += ["-n", str(args.workers), "--dist", "loadfile"]
+        cmd += ["-n", str(args.workers), "--dist", "loadfile", "--no-loadscope-reorder"]
     env = {**os.environ, "REPRO_RUN_ID": run_id,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     rc = subprocess.run(cmd, cwd=root, env=env).returncode

@@ -186,6 +186,15 @@ def _paper_of(item) -> tuple[str, Path] | None:
 
 def pytest_collection_modifyitems(session, config, items):
     state = config._repro
+    # longest suites first ([paper] smoke_seconds): with `-n 2 --dist loadfile --no-loadscope-reorder`
+    # the files are handed out in this order, which balances the two workers (longest-first scheduling)
+    def cost(item):
+        found = _paper_of(item)
+        try:
+            return -state.claims_for(found[1]).smoke_seconds if found else 0.0
+        except ClaimsError:
+            return 0.0
+    items.sort(key=cost)
     for item in items:
         found = _paper_of(item)
         if found is None:

@@ -64,6 +64,7 @@ def test_loads_valid_file(tmp_path):
     (('direction = "higher"', 'direction = "equal"\ncontrols = ["chance"]'), "claim 'acc': field 'controls' needs direction"),
     (('tolerance = 0.05', 'tolerance = 0.05\nlearned = "yes"'), "claim 'acc': field 'learned' must be bool"),
     (('title = "Demo"', 'title = "Demo"\nyear = 2016'), "unknown key(s) ['year'] in [paper]"),
+    (('title = "Demo"', 'title = "Demo"\nsmoke_seconds = -3'), "[paper] smoke_seconds must be a number >= 0"),
 ])
 def test_rejects_malformed_claims_naming_file_claim_and_field(tmp_path, edit, expect):
     p = write(tmp_path, GOOD.replace(*edit, 1))
