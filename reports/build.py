@@ -168,6 +168,25 @@ def summary_table(df: pd.DataFrame, width: int = 44) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _small_multiples(n: int, w: float = 3.2, h: float = 2.5):
+    """A grid of up to 4 columns for `n` panels: (fig, the first n axes)."""
+    import matplotlib.pyplot as plt
+    ncol = min(4, n)
+    fig, axes = plt.subplots(math.ceil(n / ncol), ncol, figsize=(w * ncol, h * math.ceil(n / ncol)), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat)[:n]
+
+
+def _save_grid(fig, title: str, path: Path) -> str:
+    import matplotlib.pyplot as plt
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path.name
+
+
 def _calibrations(meta: dict) -> dict:
     """paper -> {claim id -> ClaimCalibration} from the suites' calibration records."""
     suites_dir = Path(meta.get("suites_dir", "suites"))
@@ -239,10 +258,8 @@ def _plots(df: pd.DataFrame, out: Path, cals: dict) -> list[str]:
         g = g[g["controls"].map(bool) | g["kind"].eq("relative")]
         if g.empty:
             continue
-        ncol = min(4, len(g))
-        nrow = math.ceil(len(g) / ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.6 * nrow), squeeze=False)
-        for ax, (_, r) in zip(axes.flat, g.iterrows()):
+        fig, axes = _small_multiples(len(g), 3.2, 2.6)
+        for ax, (_, r) in zip(axes, g.iterrows()):
             cal = cals.get(paper, {}).get(r["claim_id"])
             names, vals, bands = ["method"], [float(r["value"])], [cal.value if cal else None]
             if r["kind"] == "relative" and not _nan(r["than"]):
@@ -259,14 +276,8 @@ def _plots(df: pd.DataFrame, out: Path, cals: dict) -> list[str]:
             ax.set_xticks(range(len(names)), [n[:12] for n in names], fontsize=6, rotation=30)
             ax.set_title(r["claim_id"][:34], fontsize=7)
             ax.tick_params(axis="y", labelsize=6)
-        for ax in list(axes.flat)[len(g):]:
-            ax.axis("off")
-        fig.suptitle(f"{paper}: method vs controls (this run; bars: calibration seed range; dashed: floor)", fontsize=8)
-        fig.tight_layout()
-        name = f"controls_{paper}.png"
-        fig.savefig(out / name, dpi=90, bbox_inches="tight")
-        plt.close(fig)
-        made.append(name)
+        made.append(_save_grid(fig, f"{paper}: method vs controls (this run; bars: calibration seed range; "
+                                    "dashed: floor)", out / f"controls_{paper}.png"))
     # paper vs reproduced: full-tier claims only (the same dataset and protocol)
     full = measured[measured["kind"].eq("paper") & pd.to_numeric(measured["paper_value"], errors="coerce").notna()]
     if not full.empty:
@@ -293,7 +304,6 @@ def _trend_plots(nightly: dict, history: str | None, out: Path) -> list[str]:
     and the paper's number where it is comparable. Regressed claims first."""
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     made = []
     claims = [c for c in nightly["claims"] if c["previous"] or c["value"] is not None]
     by_paper: dict = {}
@@ -301,10 +311,8 @@ def _trend_plots(nightly: dict, history: str | None, out: Path) -> list[str]:
         by_paper.setdefault(c["paper"], []).append(c)
     for paper, cs in sorted(by_paper.items()):
         cs = sorted(cs, key=lambda c: (c["verdict"] != "regression", c["claim_id"]))[:16]
-        ncol = min(4, len(cs))
-        nrow = math.ceil(len(cs) / ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
-        for ax, c in zip(axes.flat, cs):
+        fig, axes = _small_multiples(len(cs), 3.2, 2.4)
+        for ax, c in zip(axes, cs):
             ys = list(c["previous"]) + ([c["value"]] if c["value"] is not None else [])
             ax.plot(range(len(ys)), ys, "o-", ms=3, color="#455a64")
             if c["value"] is not None:
@@ -319,14 +327,8 @@ def _trend_plots(nightly: dict, history: str | None, out: Path) -> list[str]:
             ax.set_title(("REGRESSION " if c["verdict"] == "regression" else "") + c["claim_id"][:30], fontsize=7,
                          color="#c62828" if c["verdict"] == "regression" else "k")
             ax.tick_params(labelsize=6)
-        for ax in list(axes.flat)[len(cs):]:
-            ax.axis("off")
-        fig.suptitle(f"{paper}: last nights (band grey, target dashed, paper dotted where comparable)", fontsize=8)
-        fig.tight_layout()
-        name = f"trend_{paper}.png"
-        fig.savefig(out / name, dpi=90, bbox_inches="tight")
-        plt.close(fig)
-        made.append(name)
+        made.append(_save_grid(fig, f"{paper}: last nights (band grey, target dashed, paper dotted where "
+                                    "comparable)", out / f"trend_{paper}.png"))
     return made
 
 
