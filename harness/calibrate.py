@@ -9,11 +9,18 @@ what in claims.toml disagrees with the record. Seed 7 is held out and refused.
 
     ./repro calibrate -m deeplab --seeds 0-4
     ./repro calibrate -m cam --seeds 0,1,2 -- -k gap     # extra pytest arguments after --
+    ./repro calibrate -m cam --keep /tmp/cal-cam          # keep per-seed runs; a rerun resumes
+
+With `--keep DIR` the per-seed runs stay in DIR, and seeds already finished there are not run
+again: on a loaded machine an interrupted calibration resumes where it stopped. Empty DIR after
+changing the suite, or the old runs are reused.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,1,2 (default 0-4; 7 is held out)")
     ap.add_argument("--workers", default=os.environ.get("REPRO_WORKERS", "2"),
                     help="xdist workers, as ./repro reproduce uses (default $REPRO_WORKERS or 2)")
+    ap.add_argument("--keep", metavar="DIR", help="keep the per-seed runs in DIR and skip seeds already finished there")
     ap.add_argument("--check", action="store_true", help="only check claims.toml against the existing record")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = ap.parse_args(argv)
@@ -60,8 +68,15 @@ def main(argv=None) -> int:
             print(f"error: seed {HELD_OUT_SEED} is the held-out seed; calibrate on others", file=sys.stderr)
             return 2
         rows, threads = [], None
-        with tempfile.TemporaryDirectory(prefix="repro-calibrate-") as tmp:
+        keep = Path(args.keep).resolve() if args.keep else None
+        if keep:
+            keep.mkdir(parents=True, exist_ok=True)
+        with (contextlib.nullcontext(str(keep)) if keep else tempfile.TemporaryDirectory(prefix="repro-calibrate-")) as tmp:
+            done = finished_seeds(Path(tmp), args.paper)
             for seed in seeds:
+                if seed in done:
+                    print(f"calibrate {args.paper}: seed {seed} already finished in {tmp}, kept", flush=True)
+                    continue
                 print(f"calibrate {args.paper}: seed {seed} ({seeds.index(seed) + 1}/{len(seeds)})", flush=True)
                 cmd = [sys.executable, "-m", "pytest", str(suite.relative_to(ROOT)), "--seed", str(seed),
                        "--results-dir", tmp, "--no-report", "-q", "-p", "no:cacheprovider", *args.pytest_args]
@@ -71,7 +86,8 @@ def main(argv=None) -> int:
                 if rc not in (0, 1):   # 1: some claim failed -- that is data here, not an error
                     print(f"error: pytest exited {rc} at seed {seed}", file=sys.stderr)
                     return rc
-            for run in sorted(Path(tmp).iterdir()):
+            runs = finished_seeds(Path(tmp), args.paper)   # the latest finished run of each seed
+            for run in (runs[s] for s in seeds):
                 got = read_results(run)
                 rows += got
                 for r in got:
@@ -87,6 +103,26 @@ def main(argv=None) -> int:
         path = save_calibration(suite, record_from_rows(claims.paper, rows, meta))
         print(f"wrote {path.relative_to(ROOT)}")
     return report(claims, load_calibration(suite))
+
+
+def finished_run(run: Path, paper: str):
+    """The seed of a finished calibration run of `paper` in `run`, else None."""
+    try:
+        meta = json.loads((run / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("exitstatus") not in (0, 1) or meta.get("papers") != [paper]:
+        return None
+    return meta.get("seed")
+
+
+def finished_seeds(results_dir: Path, paper: str) -> dict[int, Path]:
+    """seed -> the latest finished run of `paper` in `results_dir` (run ids sort by time)."""
+    runs = {}
+    for run in sorted(p for p in results_dir.iterdir() if p.is_dir()):
+        if (s := finished_run(run, paper)) is not None:
+            runs[s] = run
+    return runs
 
 
 def report(claims, cal) -> int:

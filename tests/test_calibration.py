@@ -120,3 +120,25 @@ def test_every_calibrated_claim_still_exists(paper):
     cal = load_calibration(ROOT / "suites" / paper)
     stale = sorted(set(cal) - {c.id for c in SUITES[paper] if needs_calibration(c) or c.id in cal})
     assert not stale, f"calibration.json of {paper} holds claims claims.toml no longer has: {stale}"
+
+
+def test_keep_dir_resumes_only_finished_runs_of_the_paper(tmp_path):
+    import json
+
+    from harness.calibrate import finished_seeds
+
+    def run(name, **meta):
+        d = tmp_path / name
+        d.mkdir()
+        if meta:
+            (d / "run.json").write_text(json.dumps(meta))
+        return d
+
+    run("20261126-000001-a", seed=0, papers=["cam"], exitstatus=0)
+    latest = run("20261126-000002-b", seed=0, papers=["cam"], exitstatus=1)   # claims failing is data
+    run("20261126-000003-c", seed=1, papers=["cam"], exitstatus=2)            # crashed: run it again
+    run("20261126-000004-d")                                                  # killed: no run.json
+    run("20261126-000005-e", seed=2, papers=["deeplab"], exitstatus=0)        # another paper's
+    (tmp_path / "20261126-000006-f").mkdir()
+    (tmp_path / "20261126-000006-f" / "run.json").write_text("{truncated")
+    assert finished_seeds(tmp_path, "cam") == {0: latest}
