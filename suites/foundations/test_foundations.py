@@ -9,6 +9,10 @@ Part 3  gradient checking of every layer type, and a planted bug.
 RNNs    gradient through 50 steps, clipping, a long-delay memory task.
 ResNet  degradation of a deep plain net and its residual fix.
 Adversarial examples  FGSM against a linear classifier, and the dimension argument.
+CNNs    data augmentation (flips, crops) on a small training set of synthetic scenes; transfer of
+        features pretrained on digits 0-4 to a few-shot task on digits 5-9.
+Visualization  on the scene CNN: saliency, guided backprop, Grad-CAM and occlusion against the
+        scenes' object masks; Adebayo et al.'s cascading randomisation; feature inversion; Gram style.
 """
 import math
 
@@ -24,6 +28,8 @@ from datasets.mnist import binary_subset, load_mnist, mnist_fingerprint
 from reference_impls.common import num_threads, untrained_mode
 from reference_impls.foundations import adversarial as adv
 from reference_impls.foundations import gradcheck, init, nets, optim, rnn
+from reference_impls.foundations import transfer as tl
+from reference_impls.foundations import visualize as vis
 
 N_TRAIN = 3000
 
@@ -242,3 +248,131 @@ def test_fgsm_against_a_linear_classifier(claim, mnist, seed):
     claim("fgsm_flip_rate_grows_with_dimension", rate[2, 0.05], than=rate[1, 0.05],
           controls={"untrained": untrained[2], "random_sign": rand[2, 0.05]})
     assert untrained_mode() or rate[1, 0.1] > rand[1, 0.1]
+
+
+# ----------------------------------------------------------------------------- CNNs: augmentation, transfer
+SCENES = dict(n_train=300, n_test=500, n_masks=64)
+SCENE_CNN = dict(width=16, lr=3e-3, batch=32, epochs=30)
+
+
+@pytest.fixture(scope="module")
+def scenes(seed, cache_dir):
+    """300 training scenes (a small set), 500 test scenes (object masks for the first 64); the CNN
+    trained with flips and crops (also the visualization model) and without."""
+    data = vis.scenes(SCENES["n_train"], SCENES["n_test"], seed, SCENES["n_masks"])
+    cnn = {aug: vis.train_scene_cnn(data, dict(SCENE_CNN, augment=aug), seed, cache_dir) for aug in (True, False)}
+    untrained = vis.train_scene_cnn(data, dict(SCENE_CNN, augment=True), seed, cache_dir, untrained=True)
+    return {"data": data, "cnn": cnn, "untrained": untrained}
+
+
+def test_augmentation_improves_heldout_accuracy(claim, scenes):
+    test, train = scenes["data"]["test"], scenes["data"]["train"]
+    acc = {aug: vis.accuracy(m, test["images"], test["labels"]) for aug, m in scenes["cnn"].items()}
+    majority = int(torch.bincount(train["labels"]).argmax())
+    claim("augmentation_improves_heldout_accuracy", acc[True], than=acc[False],
+          controls={"untrained": vis.accuracy(scenes["untrained"], test["images"], test["labels"]),
+                    "class_prior": float((test["labels"] == majority).float().mean())})
+
+
+TRANSFER = dict(epochs=5, lr=1e-3, batch=64, shots=5)
+
+
+def test_transfer_from_pretrained_features(claim, mnist, seed, cache_dir):
+    tr = mnist["train"]
+    source = tl.split(tr["x"], tr["y"], range(5))
+    target, test = tl.split(tr["x"], tr["y"], range(5, 10)), tl.split(*mnist["test"], range(5, 10))
+    cfg = {k: TRANSFER[k] for k in ("epochs", "lr", "batch")}
+    net = tl.pretrain(*source, cfg, seed, tr["fingerprint"] + "-digits0-4", cache_dir)
+    random_net = tl.pretrain(*source, cfg, seed, tr["fingerprint"] + "-digits0-4", cache_dir, untrained=True)
+    fx, fy = tl.few_shot(*target, TRANSFER["shots"], seed)
+    claim("pretrained_features_beat_scratch_at_few_examples", tl.accuracy(tl.linear_probe(net, fx, fy, seed), *test),
+          than=tl.accuracy(tl.from_scratch(fx, fy, seed), *test),
+          controls={"untrained": tl.accuracy(tl.linear_probe(random_net, fx, fy, seed), *test),
+                    "nearest_neighbour": tl.nearest_neighbour_accuracy(fx, fy, *test)},
+          fine_tuned=tl.accuracy(tl.fine_tune(net, fx, fy, seed), *test),
+          source_accuracy=tl.accuracy(net, *tl.split(*mnist["test"], range(5))))
+
+
+# ----------------------------------------------------------------------------- visualization
+def _show(x):
+    return (x.permute(1, 2, 0) * vis.proxy_data.STD + vis.proxy_data.MEAN).clamp(0, 255).numpy() / 255
+
+
+def test_maps_concentrate_on_the_object(claim, scenes, seed, artifacts):
+    data, model, untrained = scenes["data"], scenes["cnn"][True], scenes["untrained"]
+    masks = data["masks"]
+    x, y = data["test"]["images"][:len(masks)], data["test"]["labels"][:len(masks)]
+    methods = dict(vis.METHODS, occlusion=vis.occlusion_map)
+    maps = {k: f(model, x, y) for k, f in methods.items()}
+    controls = {"random_map": vis.mass_inside(vis.random_map(masks.shape, seed), masks),
+                "position_prior": vis.mass_inside(data["prior"].expand(masks.shape), masks),
+                "edge_detector": vis.mass_inside(vis.edge_map(x), masks)}
+    ids = {"gradient": "saliency_concentrates_on_object", "guided_backprop": "guided_backprop_concentrates_on_object",
+           "gradcam": "gradcam_concentrates_on_object", "occlusion": "occlusion_concentrates_on_object"}
+    for k, f in methods.items():
+        claim(ids[k], vis.mass_inside(maps[k], masks),
+              controls={"untrained": vis.mass_inside(f(untrained, x, y), masks), **controls},
+              mask_area=float(masks.float().mean()))
+    fig, axes = plt.subplots(4, 2 + len(maps), figsize=(1.3 * (2 + len(maps)), 5.4))
+    for row, i in zip(axes, range(4)):
+        row[0].imshow(_show(x[i])), row[1].imshow(masks[i], cmap="gray")
+        row[0].set_title("scene", fontsize=6), row[1].set_title("object mask", fontsize=6)
+        for ax, (k, m) in zip(row[2:], maps.items()):
+            ax.imshow(m[i].abs(), cmap="inferno"), ax.set_title(k, fontsize=6)
+        for ax in row:
+            ax.axis("off")
+    fig.tight_layout()
+    artifacts.save_figure(fig, "saliency_maps")
+
+
+def test_cascading_randomization_sanity_check(claim, scenes, seed, artifacts):
+    """Adebayo et al. (2018): re-draw the weights from the top layer down; the map of a method that
+    explains the model must change with them (rank correlation with the trained model's map falls)."""
+    data, model = scenes["data"], scenes["cnn"][True]
+    x, y = data["test"]["images"][:32], data["test"]["labels"][:32]
+    curves = vis.randomization_curves(model, x, y, seed)
+    mean = {k: sum(v) / len(v) for k, v in curves.items()}
+    fixed = vis.rank_correlation(vis.edge_map(x), vis.edge_map(x))   # a model-independent map never changes
+    per_stage = {f"{k}_after_{layer}": round(v, 4) for k, vs in curves.items()
+                 for layer, v in zip(vis.SceneCNN.LAYERS, vs)}
+    claim("saliency_sanity_checks_cascading_randomization", mean["gradient"],
+          controls={"model_independent_map": fixed}, **per_stage)
+    claim("gradcam_changes_under_randomization", mean["gradcam"], controls={"model_independent_map": fixed})
+    claim("guided_backprop_barely_changes_vs_gradient", mean["guided_backprop"], than=mean["gradient"])
+    claim("guided_backprop_barely_changes_vs_gradcam", mean["guided_backprop"], than=mean["gradcam"])
+    fig, ax = plt.subplots(figsize=(4, 2.6))
+    for k, v in curves.items():
+        ax.plot(range(1, len(v) + 1), v, "o-", label=k)
+    ax.set_xticks(range(1, len(vis.SceneCNN.LAYERS) + 1), [f"+{n}" for n in vis.SceneCNN.LAYERS], fontsize=7)
+    ax.set_ylabel("rank corr. with trained map", fontsize=7), ax.set_ylim(-0.1, 1.05), ax.legend(fontsize=7)
+    ax.set_title("cascading randomisation, top layer first", fontsize=8)
+    artifacts.save_figure(fig, "cascading_randomization")
+
+
+def test_feature_inversion(claim, scenes, seed, artifacts):
+    """Invert the conv2 code (stride 4, 32 channels) of 8 test scenes by gradient descent on the input."""
+    data, model = scenes["data"], scenes["cnn"][True]
+    x = data["test"]["images"][:8]
+    code = model.features(x, 2)[-1].detach()
+    own = vis.invert(model, code, 2, x.shape, seed)
+    other = vis.invert(model, code.roll(1, 0), 2, x.shape, seed)       # a random code: another scene's
+    u = scenes["untrained"]
+    claim("feature_inversion_from_code_beats_random_code", vis.relative_error(own, x),
+          than=vis.relative_error(other, x),
+          untrained_network=vis.relative_error(vis.invert(u, u.features(x, 2)[-1].detach(), 2, x.shape, seed), x))
+    fig, axes = plt.subplots(3, 4, figsize=(5, 3.8))
+    for j in range(4):
+        for ax, img, t in zip(axes[:, j], (x[j], own[j], other[j]), ("scene", "from its code", "from a random code")):
+            ax.imshow(_show(img)), ax.axis("off"), ax.set_title(t, fontsize=6)
+    fig.tight_layout()
+    artifacts.save_figure(fig, "feature_inversion")
+
+
+def test_gram_matrix_style(claim, scenes, seed):
+    """Synthesise an image whose conv1-conv2 Gram matrices match a target scene's (Gatys et al.)."""
+    data, model = scenes["data"], scenes["cnn"][True]
+    target, other = data["test"]["images"][:1], data["test"]["images"][1:2]
+    img, losses = vis.synthesize_style(model, target, seed)
+    claim("gram_style_loss_decreases", losses[-1] / losses[0], initial=losses[0], final=losses[-1])
+    claim("gram_style_matches_target_statistics", vis.style_distance(model, img, target),
+          than=vis.style_distance(model, other, target))
