@@ -1,6 +1,9 @@
-"""Which datasets the data root holds, and which suites and tiers use them.
+"""Which datasets the data root holds, and which suites and tiers use them; miniature copies.
 
     python -m datasets check [--data-root DIR]      (or: ./repro data)
+    python -m datasets fake --layout NAME DIR       (or: ./repro data fake --layout NAME DIR): a few images
+        in a published layout (datasets/fake.py; NAME: voc2007, voc2012, coco, ilsvrc_val, ilsvrc_train, ilsvrc_test,
+        cityscapes, omniglot, vctk, mnist, or all)
 
 Only looks for the top-level paths; the loaders check the files themselves when a suite runs.
 """
@@ -57,9 +60,24 @@ def check(root: str | None) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m datasets", description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["check"])
+    ap.add_argument("command", choices=["check", "fake"])
     ap.add_argument("--data-root", default=os.environ.get("REPRO_DATA_ROOT"))
-    args = ap.parse_args(argv)
+    ap.add_argument("--layout", help="fake: which published layout (or 'all')")
+    ap.add_argument("--seed", type=int, default=0, help="fake: seed of the drawn images")
+    ap.add_argument("dir", nargs="?", help="fake: the folder to write into (a data root)")
+    args = ap.parse_intermixed_args(argv)
+    if args.command == "fake":
+        from . import fake
+        if not args.layout or not args.dir:
+            ap.error(f"fake needs --layout {{{','.join(fake.LAYOUTS)},all}} and DIR")
+        try:
+            written = fake.write(args.layout, args.dir, seed=args.seed)
+        except ValueError as e:
+            ap.error(str(e))
+        for p in written:
+            print(f"wrote {p}")
+        print(f"miniature data root: {Path(args.dir).resolve()} (use --data-root {args.dir})")
+        return 0
     return check(args.data_root)
 
 

@@ -54,6 +54,10 @@ def pytest_addoption(parser):
     g.addoption("--untrained", action="store_true",
                 help="negative control: every model keeps its seeded initialisation (nothing trained or cached); "
                      "the run passes when every learned claim fails and every other claim holds")
+    g.addoption("--full-steps", type=int, default=int(os.environ.get("REPRO_FULL_STEPS") or 0) or None,
+                help="rehearsal of the full tier: cut every full-tier training loop to N steps per epoch and "
+                     "evaluation to a few items (env REPRO_FULL_STEPS); claims are recorded as a rehearsal "
+                     "(status 'recorded', verdict meaningless) and never fail the run")
     g.addoption("--bench", choices=("on", "off"), default=os.environ.get("REPRO_BENCH", "off"),
                 help="measure the reference CPU benchmark (timm resnet18, 64x64, batch 64, 2 threads) before the "
                      "run and print it beside the run's time (default $REPRO_BENCH or off; ./repro turns it on)")
@@ -72,10 +76,21 @@ class _State:
         self.data_root = Path(opt.data_root).expanduser() if opt.data_root else None
         self.cache_dir = Path(opt.cache_dir or self.root / ".cache" / "repro").expanduser()
         self.device = _pick_device(opt.device)
+        self.full_steps = opt.full_steps
+        self.rehearsal = bool(opt.full_steps)
         worker = getattr(config, "workerinput", None)
         self.is_worker = worker is not None
+        # under `torchrun --nproc_per_node=N -m pytest`: join the process group, one device per rank;
+        # only rank 0 records claims, writes figures, the report and the history
+        self.rank, self.world_size = 0, 1
+        if worker is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from reference_impls.common import broadcast, init_distributed
+            self.rank, self.world_size, self.device = init_distributed(self.device)
         self.run_id = worker["repro_run_id"] if worker else (
-            os.environ.get("REPRO_RUN_ID") or new_run_id() + ("-untrained" if self.untrained else ""))
+            os.environ.get("REPRO_RUN_ID") or new_run_id() + ("-untrained" if self.untrained else "")
+            + ("-rehearsal" if self.rehearsal else ""))
+        if self.world_size > 1:
+            self.run_id = broadcast(self.run_id)
         results_dir = Path(opt.results_dir or self.root / "reports" / "out" / "runs")
         self.run_dir = results_dir / self.run_id
         self.recorder = None
@@ -92,7 +107,8 @@ class _State:
         if self.recorder is None:
             self.recorder = Recorder(self.run_dir, self.run_id, worker=self.worker_name, tier=self.tier,
                                      device=str(self.device), seed=self.seed, root=self.root,
-                                     mode="untrained" if self.untrained else "trained")
+                                     mode="untrained" if self.untrained else
+                                     "rehearsal" if self.rehearsal else "trained")
         return self.recorder
 
     def claims_for(self, suite_dir: Path):
@@ -129,9 +145,18 @@ def pytest_configure(config):
     from reference_impls.common import set_untrained_mode, untrained_mode
     state.untrained_before = untrained_mode()
     set_untrained_mode(state.untrained)   # the flag decides; inherited by xdist workers and subprocesses
+    state.full_steps_before = os.environ.get("REPRO_FULL_STEPS")
+    if state.full_steps:                  # read by common.fit / rehearsal_items (and inherited by workers)
+        os.environ["REPRO_FULL_STEPS"] = str(state.full_steps)
+    else:
+        os.environ.pop("REPRO_FULL_STEPS", None)
     if state.data_root is not None and not state.data_root.is_dir():
         raise pytest.UsageError(f"--data-root {state.data_root}: no such directory")
-    if not state.is_worker:
+    if state.is_worker:
+        import torch
+        # two xdist workers on a small CPU: one thread each, or both crawl
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(config.workerinput.get("workercount", 2))))
+    elif state.rank == 0:      # under torchrun only rank 0 writes the run
         try:
             state.run_dir.mkdir(parents=True, exist_ok=True)
             probe = state.run_dir / ".write-probe"
@@ -139,10 +164,6 @@ def pytest_configure(config):
             probe.unlink()
         except OSError as e:
             raise pytest.UsageError(f"--results-dir: cannot write to {state.run_dir} ({e.strerror})") from None
-    else:
-        import torch
-        # two xdist workers on a small CPU: one thread each, or both crawl
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(config.workerinput.get("workercount", 2))))
     config._repro = state
 
 
@@ -151,6 +172,14 @@ def pytest_unconfigure(config):
     if state is not None:
         from reference_impls.common import set_untrained_mode
         set_untrained_mode(state.untrained_before)
+        if state.full_steps_before is None:
+            os.environ.pop("REPRO_FULL_STEPS", None)
+        else:
+            os.environ["REPRO_FULL_STEPS"] = state.full_steps_before
+        if state.world_size > 1:
+            import torch.distributed as dist
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -266,6 +295,7 @@ def seed(repro_state) -> int:
 
 @pytest.fixture(scope="session")
 def device(repro_state):
+    """The compute device; under torchrun this rank's own (cuda:LOCAL_RANK, or cpu with gloo)."""
     return repro_state.device
 
 
@@ -289,7 +319,10 @@ def cache_dir(repro_state) -> Path:
 class Artifacts:
     """Figures and curves a suite adds to the report (run_dir/figures/<paper>/)."""
 
-    def __init__(self, run_dir: Path, paper: str):
+    def __init__(self, run_dir: Path, paper: str, rank: int = 0):
+        if rank != 0:   # under torchrun only rank 0 writes into the run; the others draw into a scratch folder
+            import tempfile
+            run_dir = Path(tempfile.mkdtemp(prefix=f"repro-rank{rank}-"))
         self.dir = run_dir / "figures" / paper
         self.dir.mkdir(parents=True, exist_ok=True)
 
@@ -315,7 +348,7 @@ class Artifacts:
 @pytest.fixture
 def artifacts(request, repro_state):
     found = _paper_of(request.node)
-    return Artifacts(repro_state.run_dir, found[0] if found else "misc")
+    return Artifacts(repro_state.run_dir, found[0] if found else "misc", repro_state.rank)
 
 
 class ClaimRecorder:
@@ -357,7 +390,10 @@ class ClaimRecorder:
         unbeaten = c.controls_not_beaten(value, controls)
         ok = ok and not unbeaten
         note = None
-        if self.state.untrained and c.is_learned:
+        if self.state.rehearsal and c.tier == "full":
+            status = STATUS_RECORDED   # a rehearsal (--full-steps): the path ran; the verdict means nothing
+            note = f"rehearsal (--full-steps {self.state.full_steps}): verdict meaningless"
+        elif self.state.untrained and c.is_learned:
             status = STATUS_UNTRAINED_PASSES if ok else STATUS_UNTRAINED_FAILS
         elif not c.asserted:
             mixed, per_seed = status_of_unasserted(c, self.calibration.get(claim_id))
@@ -367,9 +403,12 @@ class ClaimRecorder:
             status = STATUS_UNEXPECTED if ok else STATUS_KNOWN
         else:
             status = STATUS_PASS if ok else STATUS_FAIL
-        row = self.state.open_recorder().record(
-            c, value, status=status, target=target, than=than, controls=controls, test=self.item.nodeid,
-            wall_s=time.perf_counter() - self.t0, extra=extra or None, note=note)
+        if self.state.rank == 0:
+            row = self.state.open_recorder().record(
+                c, value, status=status, target=target, than=than, controls=controls, test=self.item.nodeid,
+                wall_s=time.perf_counter() - self.t0, extra=extra or None, note=note)
+        else:   # the same verdict on every rank (so every rank's test passes or fails alike); rank 0 records
+            row = {"claim_id": claim_id, "value": value, "status": status, "controls": controls}
         self.state.rows.append(row)
         self.rows.append(row)
         self.messages[claim_id] = _message(c, value, target, status, controls, unbeaten)
@@ -425,7 +464,7 @@ def claim(request, repro_state) -> ClaimRecorder:
 def pytest_sessionstart(session):
     """The reference benchmark, before xdist starts its workers (so nothing else is running)."""
     state = getattr(session.config, "_repro", None)
-    if state is None or state.is_worker or session.config.option.bench != "on":
+    if state is None or state.is_worker or state.rank != 0 or session.config.option.bench != "on":
         return
     from .bench import describe, reference_benchmark
     state.benchmark = reference_benchmark()
@@ -439,6 +478,8 @@ def pytest_sessionfinish(session, exitstatus):
         return
     if state.recorder is not None:
         state.recorder.close()
+    if state.rank != 0:
+        return
     if state.speed_entries:
         write_worker_file(state.run_dir, state.worker_name, state.speed_entries)
     if state.is_worker or not state.papers:
@@ -451,14 +492,15 @@ def pytest_sessionfinish(session, exitstatus):
         "papers": sorted(state.papers), "suites_dir": str(state.root / SUITES),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(state.t0)),
         "wall_s": round(time.time() - state.t0, 1), "exitstatus": int(exitstatus),
-        "args": sys.argv[1:], "mode": "untrained" if state.untrained else "trained",
+        "args": sys.argv[1:], "mode": "untrained" if state.untrained else "rehearsal" if state.rehearsal else "trained",
+        "world_size": state.world_size,
         "benchmark": state.benchmark,
     }
     tmp = state.run_dir / "run.json.tmp"
     tmp.write_text(json.dumps(meta, indent=1))
     os.replace(tmp, state.run_dir / "run.json")
     where = session.config.option.history
-    if where != "off":
+    if where != "off" and not state.rehearsal:   # a rehearsal's numbers mean nothing: kept out of the history
         from .results import read_results
         try:
             History(where or state.root / DEFAULT_PATH).append_run(meta, read_results(state.run_dir))
@@ -475,7 +517,8 @@ def pytest_sessionfinish(session, exitstatus):
         state.report_error = f"{type(e).__name__}: {e}"
         return
     # the negative-control run keeps its own report, so `latest` stays the trained run's
-    latest = state.root / "reports" / "out" / ("latest-untrained" if state.untrained else "latest")
+    latest = state.root / "reports" / "out" / ("latest-untrained" if state.untrained else
+                                               "latest-rehearsal" if state.rehearsal else "latest")
     publish(out, latest)
     state.report_dir = latest
     state.report_table = out / "summary.txt"
@@ -483,7 +526,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = getattr(config, "_repro", None)
-    if state is None or state.is_worker or not state.papers:
+    if state is None or state.is_worker or not state.papers or state.rank != 0:
         return
     tr = terminalreporter
     err = getattr(state, "report_error", None)

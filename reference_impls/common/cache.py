@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from . import train as _train_module
-from .runtime import untrained_mode
+from .distributed import barrier, broadcast
+from .runtime import untrained_mode, world
 from .train import CheckpointError, atomic_save, load_state, safe_load  # noqa: F401 (CheckpointError re-exported)
 
 
@@ -78,15 +79,44 @@ def trained(name: str, build: Callable[[], nn.Module], train: Callable[[nn.Modul
         return load_weights(model, checkpoint).eval()
     entry = Path(cache_dir or default_cache_dir()) / name / cache_key(name, config, seed, data_fingerprint, code)
     final = entry / "model.pt"
+    if world()[1] > 1:
+        return _trained_distributed(model, train, entry, final, name, config, seed, data_fingerprint)
     with _locked(entry):  # parallel workers wanting the same model: one trains, the others wait and load
         if final.exists():   # a corrupt entry or one that does not fit: CheckpointError naming the file
             return load_state(model, safe_load(final), final, "cached checkpoint").eval()
-        (entry / "config.json").write_text(json.dumps({"name": name, "config": config, "seed": seed,
-                                                        "data": data_fingerprint}, indent=1, default=str))
+        _write_config(entry, name, config, seed, data_fingerprint)
         train(model, entry / "resume.pt")
         atomic_save(model.state_dict(), final)
         (entry / "resume.pt").unlink(missing_ok=True)
     return model.eval()
+
+
+def _write_config(entry: Path, name, config, seed, data_fingerprint) -> None:
+    (entry / "config.json").write_text(json.dumps({"name": name, "config": config, "seed": seed,
+                                                    "data": data_fingerprint}, indent=1, default=str))
+
+
+def _trained_distributed(model, train, entry: Path, final: Path, name, config, seed, data_fingerprint):
+    """Under torchrun every rank trains together (DDP inside fit), so no rank may wait on the file
+    lock while another trains: rank 0 decides (cached or not) and tells the others; if not, all
+    ranks train, rank 0 alone writes the cache (holding the lock, against other jobs), and every
+    rank waits at a barrier until the entry is complete; a cached entry is read by all ranks."""
+    rank = world()[0]
+    entry.mkdir(parents=True, exist_ok=True)
+    cached = broadcast(final.exists())
+    if not cached:
+        lock = _locked(entry) if rank == 0 else contextlib.nullcontext()
+        with lock:
+            if rank == 0:
+                _write_config(entry, name, config, seed, data_fingerprint)
+            barrier()     # rank 0 holds the lock before anyone trains
+            train(model, entry / "resume.pt")
+            if rank == 0:
+                atomic_save(model.state_dict(), final)
+                (entry / "resume.pt").unlink(missing_ok=True)
+            barrier()
+        return model.eval()
+    return load_state(model, safe_load(final), final, "cached checkpoint").eval()
 
 
 @contextlib.contextmanager
@@ -109,6 +139,15 @@ def memo(name: str, parts: dict, compute: Callable[[], object], cache_dir: str |
         return compute()
     key = cache_key(name, parts, seed=parts.get("seed", 0), code=code)
     path = Path(cache_dir or default_cache_dir()) / "memo" / name / f"{key}.pt"
+    if world()[1] > 1:   # all ranks compute (the computation may itself be sharded); rank 0 writes
+        if broadcast(path.exists()):
+            return safe_load(path)
+        value = compute()
+        if world()[0] == 0:
+            with _locked(path.parent):
+                atomic_save(value, path)
+        barrier()
+        return value
     with _locked(path.parent):
         if path.exists():
             return safe_load(path)

@@ -18,10 +18,9 @@ def main(out: str):
     y = x @ torch.randn(8, 1)
     model = nn.Linear(8, 1)
     batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
-    shards = [(bx[rank::world_size], by[rank::world_size]) for bx, by in batches]
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    fit(model, lambda m, b: nn.functional.mse_loss(m(b[0]), b[1]), shards, epochs=3, optimizer=opt,
-        device=device, progress=False)
+    fit(model, lambda m, b: nn.functional.mse_loss(m(b[0]), b[1]), batches, epochs=3, optimizer=opt,
+        device=device, progress=False, split_batches=True)    # each global batch split across the ranks
     if rank == 0:
         atomic_save(model.state_dict(), out)
     if world_size > 1:

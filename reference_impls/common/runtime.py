@@ -39,6 +39,31 @@ def set_untrained_mode(on: bool) -> None:
     os.environ["REPRO_UNTRAINED"] = "1" if on else "0"
 
 
+# ----------------------------------------------------------------------------- rehearsal override
+def full_steps() -> int | None:
+    """The documented iteration override of a rehearsal (`pytest --tier full --full-steps N`, env
+    REPRO_FULL_STEPS=N): every full-tier training loop stops each epoch after N steps and every
+    full-tier evaluation may cut its set to a few items, so the whole path (load, train, checkpoint,
+    resume, evaluate, write results) runs in seconds; the claims are then recorded as a rehearsal,
+    their verdicts meaningless. None (the default): the paper's schedule."""
+    v = os.environ.get("REPRO_FULL_STEPS", "")
+    return int(v) if v not in ("", "0") else None
+
+
+def rehearsal_batch(batch_size: int, n_items: int | None = None) -> int:
+    """The paper's batch size, or in a rehearsal (`full_steps()` set) at most 2 (and at most the
+    miniature dataset's size), so a drop_last loader over a few images still yields a step."""
+    if full_steps() is None:
+        return batch_size
+    return max(1, min(batch_size, 2, n_items or batch_size))
+
+
+def rehearsal_items(items, n: int = 4):
+    """`items` cut to its first `n` in a rehearsal (`full_steps()` set), else all of them: for
+    full-tier evaluation sets."""
+    return items[:n] if full_steps() is not None else items
+
+
 def pick_device(name: str | torch.device = "auto") -> torch.device:
     if isinstance(name, torch.device):
         return name

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .runtime import autocast, is_main, untrained_mode, world
+from .distributed import split_batch
+from .runtime import autocast, full_steps, is_main, untrained_mode, world
 
 
 def to_device(batch, device):
@@ -80,18 +81,40 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
+def log_every_default(device: torch.device) -> int:
+    """How often fit() reads the loss back: every step on CPU (free there), every 50 steps on a GPU
+    (each read waits for the device to finish). $REPRO_LOG_EVERY overrides."""
+    env = os.environ.get("REPRO_LOG_EVERY")
+    if env:
+        return max(1, int(env))
+    return 1 if device.type == "cpu" else 50
+
+
 def fit(model: nn.Module, step: Callable, data, *, epochs: int, optimizer: torch.optim.Optimizer,
         scheduler=None, device: torch.device | str = "cpu", checkpoint: str | Path | None = None,
         clip_grad: float | None = None, amp: bool = True, desc: str = "train", progress: bool | None = None,
-        on_epoch_end: Callable[[int, nn.Module], None] | None = None) -> list[float]:
+        on_epoch_end: Callable[[int, nn.Module], None] | None = None, log_every: int | None = None,
+        split_batches: bool = False, max_steps: int | None = None) -> list[float]:
     """Train `model` for `epochs` passes over `data`; return the per-iteration loss history
     (including the iterations before a resume). In the negative-control run (`untrained_mode()`)
-    it trains nothing and returns an empty history."""
+    it trains nothing and returns an empty history.
+
+    The loss stays on the device: it is read back (one synchronisation) every `log_every` steps
+    (default `log_every_default`) and at the end of each epoch, which is also when a non-finite
+    loss is detected and the progress bar updated. Under torchrun the model is wrapped in DDP;
+    `data` must then give each rank its share (`common.loader` does), or pass
+    `split_batches=True` to have each global batch split across the ranks (`split_batch`).
+    `max_steps` caps the iterations of each epoch. In a rehearsal ($REPRO_FULL_STEPS=N, set by
+    `pytest --full-steps N`) every epoch stops after N iterations and training after two epochs, so
+    a full-tier schedule exercises loading, training, the epoch checkpoint and the resume path in seconds."""
     device = torch.device(device)
     if untrained_mode():
         return []
     model.to(device)
     rank, world_size = world()
+    if max_steps is None and full_steps() is not None:   # a rehearsal: two short epochs (checkpoint, resume)
+        max_steps, epochs = full_steps(), min(epochs, 2)
+    log_every = log_every or log_every_default(device)
     start_epoch, history = 0, []
     if checkpoint is not None and Path(checkpoint).exists():
         state = safe_load(checkpoint)
@@ -115,6 +138,21 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int, optimizer: torch
             model, device_ids=[device.index] if device.type == "cuda" else None)
     if progress is None:
         progress = is_main() and os.environ.get("REPRO_PROGRESS", "1") != "0"
+    pending: list[torch.Tensor] = []
+
+    def drain(epoch: int, bar) -> None:
+        """Read the pending losses back in one transfer; stop on the first non-finite one."""
+        if not pending:
+            return
+        values = torch.stack(pending).float().cpu().tolist()
+        pending.clear()
+        for v in values:
+            history.append(v)
+            if not math.isfinite(v):
+                raise FloatingPointError(f"{desc}: loss became {v} at epoch {epoch + 1}, iteration {len(history)}")
+        if bar is not None:
+            bar.set_postfix(loss=f"{history[-1]:.4f}", refresh=False)
+
     for epoch in range(start_epoch, epochs):
         batches = data(epoch) if callable(data) else data
         sampler = getattr(batches, "sampler", None)
@@ -122,16 +160,19 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int, optimizer: torch
             sampler.set_epoch(epoch)
         train_model.train()
         total = len(batches) if hasattr(batches, "__len__") else None
-        bar = tqdm(batches, total=total, desc=f"{desc} {epoch + 1}/{epochs}", disable=not progress,
-                   leave=False, dynamic_ncols=True)
-        for batch in bar:
+        if max_steps is not None and total is not None:
+            total = min(total, max_steps)
+        bar = tqdm(total=total, desc=f"{desc} {epoch + 1}/{epochs}", disable=not progress, leave=False,
+                   dynamic_ncols=True, mininterval=1.0) if progress else None
+        for i, batch in enumerate(batches):
+            if max_steps is not None and i >= max_steps:
+                break
+            if split_batches:
+                batch = split_batch(batch, rank, world_size)
             batch = to_device(batch, device)
             with autocast(device, amp):
                 out = step(train_model, batch)
             loss = out["loss"] if isinstance(out, dict) else out
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc}: loss became {loss.item()} at epoch {epoch + 1}, "
-                                         f"iteration {len(history) + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip_grad:
@@ -139,15 +180,29 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int, optimizer: torch
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            history.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{history[-1]:.4f}")
-        bar.close()
+            pending.append(loss.detach())
+            if len(pending) >= log_every:
+                n = len(pending)
+                drain(epoch, bar)
+                if bar is not None:
+                    bar.update(n)
+        n = len(pending)
+        drain(epoch, bar)
+        if bar is not None:
+            bar.update(n)
+            bar.close()
         if on_epoch_end is not None:
             on_epoch_end(epoch, model)
         if checkpoint is not None and rank == 0:
             atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
                          "rng": torch.get_rng_state(), "epoch": epoch + 1, "history": history}, checkpoint)
+    log = os.environ.get("REPRO_REHEARSAL_LOG")
+    if log and rank == 0:    # what each training loop did in a rehearsal (tests/test_full_tier_fake.py reads it)
+        import json
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"desc": desc, "steps": len(history), "epochs": epochs,
+                                 "finite": all(math.isfinite(v) for v in history)}) + "\n")
     return history
 
 
