@@ -145,6 +145,14 @@ def vinyals_split(root, n_train: int = 1200) -> tuple[Characters, Characters]:
     return with_rotations(allc.subset(idx[:n_train])), with_rotations(allc.subset(idx[n_train:]))
 
 
+
+def authors_split(root) -> tuple[Characters, Characters]:
+    """The authors' data_utils.py (the README sanity run): train on images_background (964
+    characters) plus rotations, validate on images_evaluation (659 characters) without rotations."""
+    bg = load_alphabets(locate(root, f"{ROOT}/images_background", LAYOUT))
+    ev = load_alphabets(locate(root, f"{ROOT}/images_evaluation", LAYOUT))
+    return with_rotations(bg), ev
+
 # ----------------------------------------------------------------------------- official runs
 def load_run(folder: Path, size: int = IMAGE_SIZE) -> Run:
     folder = Path(folder)

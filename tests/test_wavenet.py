@@ -136,3 +136,28 @@ def test_vctk_split(tmp_path):
     assert data["speakers"] == ("p225", "p226")
     assert len(data["test"]) == 2 and [len(t) for t in data["train"]] == [3 * 1600, 3 * 1600]
     assert data["train"][0].dtype == torch.uint8 and data["test"][0][0].dtype == torch.uint8   # 1 byte a code
+
+
+def test_vctk_crops_are_streamed(tmp_path):
+    """Full tier data path on a tiny fake VCTK layout: uint8 code streams, and training crops cut one
+    batch at a time (the epoch is never materialised), the same draws as cutting them all at once."""
+    from reference_impls.wavenet.experiment import Crops
+    for spk in ("p225", "p226", "p227"):
+        for i in range(1, 4):
+            p = tmp_path / f"audio/VCTK-Corpus-0.92/wav48_silence_trimmed/{spk}/{spk}_00{i}_mic1.flac"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(p), (0.3 * np.sin(np.arange(4800) * 0.01 * i)).astype(np.float32), 48000, format="FLAC")
+    data = load_vctk_data(tmp_path, heldout_per_speaker=1)
+    assert all(t.dtype == torch.uint8 for t in data["train"])
+    g = torch.Generator().manual_seed(0)
+    epoch = Crops(data["train"], 1000, 4, 256, g)
+    assert len(epoch) == 1000
+    it = iter(epoch)
+    x, spk = next(it)
+    assert x.dtype == torch.int64 and x.shape == (4, 256) and spk.shape == (4,)
+    # only one batch's random draws have been taken from the generator
+    ref = torch.Generator().manual_seed(0)
+    s = torch.randint(3, (4,), generator=ref)
+    offsets = [int(torch.randint(len(data["train"][int(k)]) - 256, (1,), generator=ref)) for k in s]
+    assert torch.equal(g.get_state(), ref.get_state()) and torch.equal(spk, s)
+    assert all(torch.equal(x[b], data["train"][int(s[b])][o:o + 256].long()) for b, o in enumerate(offsets))

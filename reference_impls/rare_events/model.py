@@ -224,6 +224,39 @@ def evaluate_episodes(model: MemoryNet, chars: Characters, episodes: list[Episod
     return accs
 
 
+@torch.inference_mode()
+def episode_shot_accuracy(model: MemoryNet, chars: Characters, cfg: dict, batches: int, seed: int,
+                          device="cpu") -> dict[int, float]:
+    """The authors' validation (train.py; the README sanity run): `batches` batches of `batch`
+    episodes (`episode_width` classes, `episode_length` steps, as in training) from `chars`; the
+    memory is cleared before every batch and updated as the episodes run (each step is queried with
+    its labels, then written); a step's answer counts toward shot s when its class was shown s times
+    before in its episode. Returns {s: accuracy as a fraction}; s = 1 is the README's "1-shot".
+    Labels are shifted by one so that an empty slot (value 0) never answers right. The model's
+    memory is restored afterwards."""
+    model.eval()
+    mem = model.memory
+    saved = mem.snapshot()
+    hits: dict[int, int] = {}
+    counts: dict[int, int] = {}
+    g = torch.Generator().manual_seed(seed)
+    try:
+        for _ in range(batches):
+            mem.clear()
+            seen: dict[int, int] = {}
+            for x, y in episode_steps(chars, cfg, g):
+                labels = (y + 1).to(device)
+                pred, _ = model(x.to(device), labels)
+                for lab, ok in zip(labels.tolist(), (pred == labels).tolist()):
+                    s = seen.get(lab, 0)
+                    seen[lab] = s + 1
+                    hits[s] = hits.get(s, 0) + int(ok)
+                    counts[s] = counts.get(s, 0) + 1
+    finally:
+        mem.restore(saved)
+    return {s: hits[s] / counts[s] for s in sorted(counts)}
+
+
 def nn_episodes(feats: torch.Tensor, episodes: list[Episode], metric: str = "cosine") -> list[float]:
     """1-nearest-neighbour over the support set (cosine on features, or L2 on pixels)."""
     accs = []

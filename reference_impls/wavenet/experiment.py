@@ -67,16 +67,31 @@ def load_vctk_data(root, *, sr: int = 16000, heldout_per_speaker: int = 5, per_s
     return {**split(utts, tuple(files), lambda u: u.path in last[u.speaker]), "sr": sr, "fingerprint": fp}
 
 
-def crops(streams: list[torch.Tensor], n_batches: int, batch: int, length: int, g: torch.Generator):
-    """n_batches of (codes (batch, length) int64, speaker (batch,)): a random speaker, then a random crop
-    (the streams may hold uint8 codes; only the crops are widened)."""
-    out = []
-    for _ in range(n_batches):
-        spk = torch.randint(len(streams), (batch,), generator=g)
-        x = torch.stack([streams[s][o:o + length] for s, o in
-                         ((int(s), int(torch.randint(len(streams[s]) - length, (1,), generator=g))) for s in spk)]).long()
-        out.append((x, spk))
-    return out
+class Crops:
+    """n_batches of (codes (batch, length) int64, speaker (batch,)): a random speaker, then a random
+    crop. Streamed: each batch is cut (and only it widened from the uint8 streams) when the training
+    loop asks for it, so an epoch never holds more than one batch of int64 codes (VCTK: 20,000 x
+    16 x 8,000 samples would be ~20 GB as a list)."""
+
+    def __init__(self, streams: list[torch.Tensor], n_batches: int, batch: int, length: int, g: torch.Generator):
+        self.streams, self.n_batches, self.batch, self.length, self.g = streams, n_batches, batch, length, g
+
+    def __len__(self):
+        return self.n_batches
+
+    def __iter__(self):
+        streams, length, g = self.streams, self.length, self.g
+        for _ in range(self.n_batches):
+            spk = torch.randint(len(streams), (self.batch,), generator=g)
+            x = torch.stack([streams[s][o:o + length] for s, o in
+                             ((int(s), int(torch.randint(len(streams[s]) - length, (1,), generator=g)))
+                              for s in spk)]).long()
+            yield x, spk
+
+
+def crops(streams: list[torch.Tensor], n_batches: int, batch: int, length: int, g: torch.Generator) -> Crops:
+    """The training batches of one epoch (see Crops): the same draws as a list would hold, in order."""
+    return Crops(streams, n_batches, batch, length, g)
 
 
 def train_model(cfg: WaveNetConfig, data: dict, *, seed: int, iters: int, batch: int, length: int, lr: float,
@@ -119,11 +134,11 @@ def train_model(cfg: WaveNetConfig, data: dict, *, seed: int, iters: int, batch:
 
 
 @torch.inference_mode()
-def evaluate(model, test: list, *, speaker_map=None, device="cpu") -> float:
-    """Held-out negative log-likelihood in bits per sample over whole recordings (teacher forced).
-    `speaker_map(i, true_speaker) -> speaker id` conditions utterance i on another speaker."""
+def evaluate_each(model, test: list, *, speaker_map=None, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Per recording: (NLL in bits summed over its predicted samples, number of predicted samples),
+    teacher forced. `speaker_map(i, true_speaker) -> speaker id` conditions utterance i on another speaker."""
     model.eval().to(device)
-    total, n = 0.0, 0
+    bits, counts = [], []
     for i, (codes, spk) in enumerate(test):
         if model.speaker is not None:
             s = spk if speaker_map is None else speaker_map(i, spk)
@@ -133,6 +148,17 @@ def evaluate(model, test: list, *, speaker_map=None, device="cpu") -> float:
         x = codes.to(device).long().unsqueeze(0)
         with autocast(torch.device(device)):
             logits = model(x[:, :-1], s)
-        bits, k = nll_bits_sum(logits.float(), x[:, 1:])
-        total, n = total + bits, n + k
-    return total / n
+        b, k = nll_bits_sum(logits.float(), x[:, 1:])
+        bits.append(float(b)), counts.append(int(k))
+    return torch.tensor(bits, dtype=torch.float64), torch.tensor(counts, dtype=torch.float64)
+
+
+def pooled(bits: torch.Tensor, counts: torch.Tensor) -> float:
+    """Bits per sample over a set of recordings (from evaluate_each)."""
+    return float(bits.sum() / counts.sum())
+
+
+def evaluate(model, test: list, *, speaker_map=None, device="cpu") -> float:
+    """Held-out negative log-likelihood in bits per sample over whole recordings (teacher forced).
+    `speaker_map(i, true_speaker) -> speaker id` conditions utterance i on another speaker."""
+    return pooled(*evaluate_each(model, test, speaker_map=speaker_map, device=device))
