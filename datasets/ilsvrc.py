@@ -189,3 +189,20 @@ def load_val(root, limit: int | None = None) -> list[dict]:
             raise DataError(f"{f}: no ground-truth boxes for this image")
         out.append({"id": f.stem, "path": f, **gt[f.stem]})
     return out
+
+
+TRAIN_DIR = "ILSVRC2012_img_train"
+TRAIN_LAYOUT = f"<data-root>/{TRAIN_DIR}/<wnid>/*.JPEG (the 1000 class folders of the official train tar, unpacked)"
+
+
+def train_samples(root) -> list[tuple[Path, int]]:
+    """(image path, class index) for ILSVRC2012 train: class index = rank of the wnid folder among
+    the sorted 1000 (torchvision's order, the same as the val labels)."""
+    folder = locate(root, TRAIN_DIR, TRAIN_LAYOUT)
+    wnids = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    if len(wnids) != 1000:
+        raise DataError(f"{folder}: expected 1000 class folders (wnids), found {len(wnids)}; expected {TRAIN_LAYOUT}")
+    out = [(p, i) for i, w in enumerate(wnids) for p in sorted((folder / w).glob("*.JPEG"))]
+    if not out:
+        raise DataMissing(f"{folder} holds no JPEGs; expected {TRAIN_LAYOUT}")
+    return out

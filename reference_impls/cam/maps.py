@@ -43,14 +43,17 @@ def _per_class_grads(model, x, classes, use_features: bool):
     return logits.detach(), f.detach(), out
 
 
-def gradcam(model, x: torch.Tensor, classes: torch.Tensor | None = None, k: int = 5):
-    """Grad-CAM: ReLU(sum_k alpha_k^c A_k), alpha = spatial mean of d score_c / d A_k."""
+def gradcam(model, x: torch.Tensor, classes: torch.Tensor | None = None, k: int = 5, relu: bool = True,
+            size=None):
+    """Grad-CAM: ReLU(sum_k alpha_k^c A_k), alpha = spatial mean of d score_c / d A_k, upsampled to
+    the image (`size=False`: at the feature maps' resolution; `relu=False`: before the ReLU)."""
     if classes is None:
         with torch.no_grad():
             classes = top_classes(model(x), k)
     logits, f, grads = _per_class_grads(model, x, classes, use_features=True)
-    maps = torch.stack([F.relu((g.mean((2, 3), keepdim=True) * f).sum(1)) for g in grads], 1)
-    return logits, upsample(maps, x.shape[-2:]), classes
+    maps = torch.stack([(g.mean((2, 3), keepdim=True) * f).sum(1) for g in grads], 1)
+    maps = F.relu(maps) if relu else maps
+    return logits, maps if size is False else upsample(maps, x.shape[-2:]), classes
 
 
 def backprop_saliency(model, x: torch.Tensor, classes: torch.Tensor | None = None, k: int = 5):

@@ -7,7 +7,11 @@ and with the threshold-free MaxBoxAcc / MaxBoxAccV2 of Choe et al. (CVPR 2020), 
 saliency. Every learned claim also beats its controls, measured in the same run by the same
 code: the same nets untrained (their seeded initialisation), the best fixed box fitted to the
 training boxes ("centre_box") and the majority class ("class_prior").
-Full tier: Table 2 on ILSVRC val with user-supplied checkpoints.
+Grad-CAM (Selvaraju et al. 2017): equal to CAM up to 1/Z on the GAP net (exact), and better than
+Backprop saliency on a net without GAP (FCNet), against its untrained Grad-CAM, the best fixed box
+and a centred Gaussian map.
+Full tier: Table 2 on ILSVRC val (ten-crop CAMs; checkpoints, or the paper's fine-tuning on ILSVRC
+train), Table 3 on ILSVRC test (heuristic and plain boxes), Grad-CAM VGG-16 on ILSVRC val.
 """
 import pytest
 import torch
@@ -81,6 +85,29 @@ def test_gap_cam_proxy_floors(claim, exp, artifacts):
     _figure(exp, artifacts)
 
 
+# ----------------------------------------------------------------------------- Grad-CAM (Selvaraju et al. 2017)
+def test_gradcam_is_cam_on_a_gap_net(claim, exp):
+    """Selvaraju et al. Sec. 3.1: on a GAP net Grad-CAM's weights are the fc weights / Z, so before
+    the ReLU Grad-CAM = CAM / Z (Z = the map's h * w). Checked on the GAP net's GT-class maps."""
+    r = exp["gradcam_vs_cam"]
+    claim("gradcam_equals_cam_on_gap", r["max_rel_deviation"], **r)
+    claim("gradcam_cam_scale_on_gap", r["scale_times_z"], **r)
+
+
+def test_gradcam_beats_backprop_without_gap(claim, exp, artifacts):
+    """Grad-CAM needs no GAP: on a classifier with FC layers (`FCNet`) its maps localize better than
+    that net's Backprop saliency (GT class, MaxBoxAccV2). Controls: the same net untrained (its
+    Grad-CAM), the best fixed box (as a map) and a centred Gaussian map."""
+    g, b = exp["fc_gradcam"], exp["fc_backprop"]
+    metric = "max_box_acc_v2"
+    claim("gradcam_beats_backprop_no_gap", g[metric], than=b[metric],
+          controls={"untrained": exp["untrained_fc_gradcam"][metric], "centre_box": exp["centre_box_v2"][metric],
+                    "centre_gaussian": exp["centre_gaussian"][metric]},
+          gradcam=_log(g), backprop=_log(b), untrained=_log(exp["untrained_fc_gradcam"]),
+          centre_gaussian=_log(exp["centre_gaussian"]))
+    _gradcam_figure(exp, artifacts)
+
+
 def test_cam_adds_little_to_forward(claim, speed, exp):
     """Timed on the paper's GoogLeNet-GAP at 224x224 (timing does not depend on the weights); the
     proxy net's ratio is recorded alongside (on a 64x64 toy net the fixed cost of the CAM is a
@@ -112,17 +139,54 @@ def _figure(exp, artifacts):
     artifacts.save_figure(fig, "cam_proxy_examples")
 
 
+def _gradcam_figure(exp, artifacts):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.patches as patches
+    import matplotlib.pyplot as plt
+    test = exp["data"]["test"]
+    rows = (("Grad-CAM", exp["fc_gradcam"]["examples"]), ("Backprop", exp["fc_backprop"]["examples"]))
+    n = len(rows[0][1])
+    fig, axes = plt.subplots(2, n, figsize=(2 * n, 4.2))
+    for r, (name, ex) in enumerate(rows):
+        for i, e in enumerate(ex):
+            ax = axes[r, i]
+            ax.imshow(test["raw"][i].numpy())
+            ax.imshow(e["map"], cmap="jet", alpha=0.5)
+            for (x0, y0, x1, y1), col in ((test["boxes"][i].tolist(), "lime"), (e["box"], "red")):
+                ax.add_patch(patches.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, ec=col, lw=1.5))
+            ax.set_axis_off()
+        axes[r, 0].set_title(name, fontsize=8, loc="left")
+    fig.suptitle("Net without GAP (FC layers): Grad-CAM (top) vs Backprop saliency (bottom), GT class; "
+                 "green ground truth, red 20% box", fontsize=8)
+    artifacts.save_figure(fig, "gradcam_vs_backprop_no_gap")
+
+
 # ----------------------------------------------------------------------------- full tier: ILSVRC
 CKPT = "cam-checkpoints"
+PRETRAINED = "pretrained"
 CKPT_LAYOUT = (f"<data-root>/{CKPT}/{{googlenet_gap,vgg16_gap,googlenet_gmp}}.pt: state_dicts of "
-               "reference_impls.cam.build_model(arch, 1000, pool) fine-tuned on ILSVRC train (see suites/cam/README.md)")
+               "reference_impls.cam.build_model(arch, 1000, pool) fine-tuned on ILSVRC train (see suites/cam/README.md); "
+               f"or, to fine-tune them here: <data-root>/{PRETRAINED}/{{googlenet,vgg16}}.pth (torchvision ImageNet "
+               f"weights) and {ilsvrc.TRAIN_LAYOUT}")
 
 
-def _model(data_root, name, device):
+def _model(data_root, name, device, cache_dir):
+    """The named checkpoint if present; else the paper's fine-tuning on ILSVRC train (cached)."""
     arch, pool = name.split("_")
-    path = locate(data_root, f"{CKPT}/{name}.pt", CKPT_LAYOUT)
-    from reference_impls.common import load_weights
-    return load_weights(build_model(arch, 1000, pool=pool), path).to(device).eval()
+    path = data_root / CKPT / f"{name}.pt" if data_root is not None else None
+    if path is not None and path.exists():
+        from reference_impls.common import load_weights
+        return load_weights(build_model(arch, 1000, pool=pool), path).to(device).eval()
+    weights = locate(data_root, f"{PRETRAINED}/{arch}.pth", CKPT_LAYOUT)
+    from reference_impls.cam.finetune import finetune
+    return finetune(arch, pool, ilsvrc.train_samples(data_root), weights, device=device, cache_dir=cache_dir).to(device).eval()
+
+
+def _off_the_shelf(data_root, arch, device):
+    from reference_impls.cam.models import off_the_shelf
+    layout = f"<data-root>/{PRETRAINED}/{arch}.pth: torchvision's ImageNet {arch} weights (the published classifier)"
+    return off_the_shelf(arch, locate(data_root, f"{PRETRAINED}/{arch}.pth", layout)).to(device)
 
 
 @pytest.fixture(scope="module")
@@ -131,13 +195,16 @@ def ilsvrc_val(data_root):
 
 
 @pytest.mark.full
-def test_table2_ilsvrc_val(claim, ilsvrc_val, data_root, device):
+def test_table2_ilsvrc_val(claim, ilsvrc_val, data_root, device, cache_dir):
+    """Table 2 with the paper's protocol (crops="ten": the ten-crop CAM merge of the released code,
+    resized to the original image, 20% box); Backprop on the off-the-shelf GoogLeNet as the paper."""
     from reference_impls.cam.imagenet import evaluate_ilsvrc
     rows = {}
     for name in ("googlenet_gap", "vgg16_gap", "googlenet_gmp"):
-        rows[name] = evaluate_ilsvrc(_model(data_root, name, device), ilsvrc_val, "cam", device=device)
-    g = _model(data_root, "googlenet_gap", device)
-    rows["backprop"] = evaluate_ilsvrc(g, ilsvrc_val, "backprop", device=device)
+        rows[name] = evaluate_ilsvrc(_model(data_root, name, device, cache_dir), ilsvrc_val, "cam", device=device)
+    g = _model(data_root, "googlenet_gap", device, cache_dir)
+    rows["backprop"] = evaluate_ilsvrc(_off_the_shelf(data_root, "googlenet", device), ilsvrc_val, "backprop",
+                                       device=device)
     rows["center"] = evaluate_ilsvrc(g, ilsvrc_val, "cam", box="center", device=device)
     ids = {"googlenet_gap": ("googlenet_gap_top1_loc_error_val", "googlenet_gap_top5_loc_error_val"),
            "vgg16_gap": ("vgg_gap_top1_loc_error_val", "vgg_gap_top5_loc_error_val"),
@@ -154,16 +221,40 @@ def test_table2_ilsvrc_val(claim, ilsvrc_val, data_root, device):
 
 
 @pytest.mark.full
-def test_top5_loc_error_ilsvrc_test(claim, data_root, device):
-    """37.1% (Table 3) is on the ILSVRC test set, whose ground truth only the evaluation server holds."""
-    gt_dir = locate(data_root, "ILSVRC2014_clsloc_test_gt",
-                    "<data-root>/ILSVRC2014_clsloc_test_gt/*.xml (per-image test boxes, ILSVRC XML; not public) "
-                    "and <data-root>/ILSVRC2012_img_test/*.JPEG")
-    images = locate(data_root, "ILSVRC2012_img_test", "<data-root>/ILSVRC2012_img_test/*.JPEG")
+def test_gradcam_vgg16_ilsvrc_val(claim, ilsvrc_val, data_root, device):
+    """Selvaraju et al. Table 1: Grad-CAM on the off-the-shelf VGG-16 (conv5_3), a box around the
+    largest segment above 15% of the map's max, ILSVRC val top-1/top-5 localization error."""
     from reference_impls.cam.imagenet import evaluate_ilsvrc
-    gt = ilsvrc.ground_truth_from_xml(gt_dir, data_root / "LOC_synset_mapping.txt")
+    r = evaluate_ilsvrc(_off_the_shelf(data_root, "vgg16", device), ilsvrc_val, "gradcam", crops="single",
+                        threshold=0.15, device=device)
+    claim("gradcam_vgg16_top1_loc_error_val", r["top1_loc_error"], **r)
+    claim("gradcam_vgg16_top5_loc_error_val", r["top5_loc_error"])
+
+
+TEST_LAYOUT = ("<data-root>/ILSVRC2014_clsloc_test_gt/*.xml (per-image test boxes, ILSVRC XML; not public) "
+               "and <data-root>/ILSVRC2012_img_test/*.JPEG")
+
+
+@pytest.fixture(scope="module")
+def ilsvrc_test(data_root):
+    """37.1 / 42.9 (Table 3) are on the ILSVRC test set, whose ground truth only the evaluation server holds."""
+    gt_dir = locate(data_root, "ILSVRC2014_clsloc_test_gt", TEST_LAYOUT)
+    images = locate(data_root, "ILSVRC2012_img_test", TEST_LAYOUT)
+    synsets = data_root / "LOC_synset_mapping.txt"
+    gt = ilsvrc.ground_truth_from_xml(gt_dir, synsets if synsets.exists() else None)
     samples = [{"id": f.stem, "path": f, **gt[f.stem]} for f in sorted(images.glob("*.JPEG")) if f.stem in gt]
     if not samples:
-        raise DataMissing(f"no test JPEG in {images} has ground truth in {gt_dir}")
-    r = evaluate_ilsvrc(_model(data_root, "googlenet_gap", device), samples, "cam", device=device)
-    claim("googlenet_gap_top5_loc_error_test", r["top5_loc_error"], **r)
+        raise DataMissing(f"no test JPEG in {images} has ground truth in {gt_dir}; expected {TEST_LAYOUT}")
+    return samples
+
+
+@pytest.mark.full
+def test_top5_loc_error_ilsvrc_test(claim, ilsvrc_test, data_root, device, cache_dir):
+    """Table 3: GoogLeNet-GAP with the authors' box heuristics (dt_box + bboxCombine, 37.1) and with
+    plain top-5 boxes at 20% (42.9), both on the ten-crop merged CAMs."""
+    from reference_impls.cam.imagenet import evaluate_ilsvrc
+    g = _model(data_root, "googlenet_gap", device, cache_dir)
+    heur = evaluate_ilsvrc(g, ilsvrc_test, "cam", box="heuristic", device=device)
+    plain = evaluate_ilsvrc(g, ilsvrc_test, "cam", box="plain", device=device)
+    claim("googlenet_gap_top5_loc_error_test", heur["top5_loc_error"], **heur)
+    claim("googlenet_gap_top5_loc_error_test_plain", plain["top5_loc_error"], **plain)
