@@ -9,11 +9,10 @@ from .controls import majority_class, position_prior, predict_prior
 from .crf import PUBLISHED, CRFParams, crf_labels, dense_crf, grid_search, search_grid
 from .model import (ASPP, ASPP_L, ASPP_S, MSC_SCALES, DeepLab, LargeFOV, field_of_view, flops, impulse_extent,
                     msc_loss, taps_inside)
-from .train import (CAMVID_SMOKE, build_model, evaluate, load_data, predict_labels, predict_probs, prep,
-                    train,
-                    trained_model)
+from .train import (CAMVID_SMOKE, build_model, evaluate, load_data, predict_labels, predict_probs, predict_scores,
+                    prep, train, trained_model)
 
 __all__ = ["DeepLab", "ASPP", "LargeFOV", "ASPP_L", "ASPP_S", "MSC_SCALES", "msc_loss", "field_of_view", "flops",
            "taps_inside", "impulse_extent", "CRFParams", "PUBLISHED", "dense_crf", "crf_labels", "grid_search",
            "search_grid", "CAMVID_SMOKE", "load_data", "build_model", "train", "trained_model", "evaluate",
-           "predict_probs", "predict_labels", "prep", "position_prior", "predict_prior", "majority_class"]
+           "predict_probs", "predict_labels", "predict_scores", "prep", "position_prior", "predict_prior", "majority_class"]

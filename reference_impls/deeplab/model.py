@@ -10,8 +10,14 @@
   class scores are summed). ASPP-S uses rates 2/4/8/12.
 - MSC: the image at scales 1, 0.75, 0.5 goes through the shared net; the score maps are
   upsampled to the scale-1 map and fused by taking the max at each position (paper section 3.3).
-- decoder="v3+": DeepLabv3+: ASPP (1x1 + rates 6/12/18 + image pooling, 256 channels) and a
-  decoder that fuses the 4x-upsampled ASPP output with stride-4 low-level features.
+- head="aspp_v2": the DeepLab-v2 ResNet-101 ASPP as released (deeplab-v2 prototxt `fc1_voc12_c0..c3`):
+  one 3x3 atrous conv per rate straight from the backbone to the classes, summed (~1.5 M parameters
+  for 2048 -> 21 classes, 4 rates); the VGG-style fc6/fc7/fc8 branches ("aspp") are the VGG-16 model's.
+- head="v3": DeepLabv3: ASPP (1x1 + rates 6/12/18 + image pooling, 256 channels), a 1x1 classifier,
+  and the score map bilinearly upsampled from the output stride to the input (no decoder).
+- head="v3+": DeepLabv3+: the same ASPP and a decoder that fuses the 4x-upsampled ASPP output with
+  stride-4 low-level features (48 channels), two 3x3 convs, the classifier.
+- freeze_bn=True: batch-norm statistics and affine parameters stay as loaded (the paper's fine-tuning).
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from torch import nn
 
 from reference_impls.common.backbones import backbone as make_backbone
 
+HEADS = ("largefov", "aspp", "aspp_v2", "v3", "v3+")
 ASPP_L = (6, 12, 18, 24)
 ASPP_S = (2, 4, 8, 12)
 MSC_SCALES = (1.0, 0.75, 0.5)
@@ -52,6 +59,21 @@ class ASPP(nn.Module):
         return sum(b(x) for b in self.branches)
 
 
+class ASPPClassifier(nn.Module):
+    """DeepLab-v2 ResNet ASPP: per rate one 3x3 atrous conv from the features straight to the class
+    scores, the branches summed (the released model's fc1_voc12_c0..c3, weights N(0, 0.01), bias 0)."""
+
+    def __init__(self, in_ch: int, num_classes: int, rates=ASPP_L):
+        super().__init__()
+        self.branches = nn.ModuleList(nn.Conv2d(in_ch, num_classes, 3, padding=r, dilation=r) for r in rates)
+        for c in self.branches:
+            nn.init.normal_(c.weight, std=0.01)
+            nn.init.zeros_(c.bias)
+
+    def forward(self, x):
+        return sum(b(x) for b in self.branches)
+
+
 def _conv_bn(i, o, k=1, rate=1):
     return nn.Sequential(nn.Conv2d(i, o, k, padding=rate * (k // 2), dilation=rate, bias=False),
                          nn.BatchNorm2d(o), nn.ReLU(inplace=True))
@@ -72,15 +94,29 @@ class ASPPv3(nn.Module):
         return self.project(torch.cat(outs, 1))
 
 
+class V3Head(nn.Module):
+    """DeepLabv3: ASPP at the output stride and a 1x1 classifier (upsampled to the input by the caller)."""
+
+    def __init__(self, high_ch: int, num_classes: int, rates=(6, 12, 18), width: int = 256):
+        super().__init__()
+        self.aspp = ASPPv3(high_ch, width, rates)
+        self.classifier = nn.Conv2d(width, num_classes, 1)
+
+    def forward(self, high):
+        return self.classifier(self.aspp(high))
+
+
 class V3PlusHead(nn.Module):
     """DeepLabv3+ decoder: ASPP at stride 8/16, upsample to stride 4, concat 48-channel low-level features,
-    two 3x3 convs, classifier."""
+    two 3x3 convs, classifier (`width` / `low_width`: 256 / 48 published)."""
 
-    def __init__(self, low_ch: int, high_ch: int, num_classes: int, rates=(6, 12, 18)):
+    def __init__(self, low_ch: int, high_ch: int, num_classes: int, rates=(6, 12, 18), width: int = 256,
+                 low_width: int = 48):
         super().__init__()
-        self.aspp = ASPPv3(high_ch, 256, rates)
-        self.low = _conv_bn(low_ch, 48, 1)
-        self.fuse = nn.Sequential(_conv_bn(256 + 48, 256, 3), _conv_bn(256, 256, 3), nn.Conv2d(256, num_classes, 1))
+        self.aspp = ASPPv3(high_ch, width, rates)
+        self.low = _conv_bn(low_ch, low_width, 1)
+        self.fuse = nn.Sequential(_conv_bn(width + low_width, width, 3), _conv_bn(width, width, 3),
+                                  nn.Conv2d(width, num_classes, 1))
 
     def forward(self, low, high):
         x = self.aspp(high)
@@ -91,11 +127,11 @@ class V3PlusHead(nn.Module):
 class DeepLab(nn.Module):
     def __init__(self, num_classes: int, backbone: str = "resnet101", head: str = "aspp", output_stride: int = 8,
                  msc: bool = False, msc_scales=MSC_SCALES, weights=None, width: int = 1024, rates=None,
-                 backbone_channels=None):
+                 backbone_channels=None, v3_width: int = 256, low_width: int = 48, freeze_bn: bool = False):
         super().__init__()
-        if head not in ("largefov", "aspp", "v3+"):
-            raise ValueError(f"head must be 'largefov', 'aspp' or 'v3+', not {head!r}")
-        self.head_name, self.msc, self.msc_scales = head, msc, tuple(msc_scales)
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, not {head!r}")
+        self.head_name, self.msc, self.msc_scales, self.freeze_bn = head, msc, tuple(msc_scales), freeze_bn
         # backbone_channels: the four stages' widths of a timm ResNet (default: the published ones;
         # the smoke tier quarters ResNet-18's, stem included, to fit the CPU budget)
         slim = {} if backbone_channels is None else dict(channels=tuple(backbone_channels),
@@ -107,8 +143,35 @@ class DeepLab(nn.Module):
             self.head = LargeFOV(high_ch, num_classes, rate=(rates or (12,))[0], width=width)
         elif head == "aspp":
             self.head = ASPP(high_ch, num_classes, rates or ASPP_L, width=width)
+        elif head == "aspp_v2":
+            self.head = ASPPClassifier(high_ch, num_classes, rates or ASPP_L)
+        elif head == "v3":
+            self.head = V3Head(high_ch, num_classes, rates or (6, 12, 18), width=v3_width)
         else:
-            self.head = V3PlusHead(low_ch, high_ch, num_classes, rates or (6, 12, 18))
+            self.head = V3PlusHead(low_ch, high_ch, num_classes, rates or (6, 12, 18), width=v3_width,
+                                   low_width=low_width)
+        if freeze_bn:
+            for m in self.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        """With freeze_bn, the backbone's batch norms stay in eval mode (running statistics unchanged)."""
+        super().train(mode)
+        if self.freeze_bn:
+            for m in self.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    def param_groups(self, lr: float, head_mult: float = 10.0, bias_mult: float = 20.0) -> list[dict]:
+        """SGD parameter groups as in the released DeepLab-v2 solver: the backbone at `lr`, the head's
+        weights at `head_mult` x lr and its biases at `bias_mult` x lr (the classifier's lr_mult 10 / 20);
+        frozen parameters are left out."""
+        head_w = [p for n, p in self.head.named_parameters() if p.requires_grad and not n.endswith("bias")]
+        head_b = [p for n, p in self.head.named_parameters() if p.requires_grad and n.endswith("bias")]
+        body = [p for p in self.backbone.parameters() if p.requires_grad]
+        return [dict(params=body, lr=lr), dict(params=head_w, lr=head_mult * lr), dict(params=head_b, lr=bias_mult * lr)]
 
     def scores(self, x):
         """Class scores at the output stride (v3+: stride 4), before upsampling."""

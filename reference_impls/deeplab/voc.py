@@ -1,6 +1,10 @@
-"""The paper's PASCAL VOC 2012 protocol (full tier): DeepLab-ResNet-101 + ASPP-L + MSC, trained on
-train_aug (VOC + SBD, 10,582 images) with 321x321 random crops, batch 10, lr 2.5e-4 poly (power 0.9), momentum 0.9, weight decay 5e-4, 20k iterations; evaluated on
-the 1,449 val images at full resolution, without and with the dense CRF. Runs under torchrun (DDP).
+"""The paper's PASCAL VOC 2012 protocol (full tier): DeepLab-v2 ResNet-101 + ASPP-L + MSC as released
+(the ASPP head is one 3x3 atrous conv per rate 6/12/18/24 straight to the 21 classes, ~1.5 M parameters),
+trained on train_aug (VOC + SBD, 10,582 images) with 321x321 random crops (random scale 0.5-1.5, flips),
+batch 10, lr 2.5e-4 with the poly policy (power 0.9), the head at 10x (weights) / 20x (biases) the
+backbone's lr as in the released solver, momentum 0.9, weight decay 5e-4, 20k iterations, batch-norm
+statistics and affine parameters frozen (the paper fine-tunes with BN fixed); evaluated on the 1,449
+val images at full resolution, without and with the dense CRF. Runs under torchrun (DDP).
 """
 from __future__ import annotations
 
@@ -13,15 +17,21 @@ import torch.nn.functional as F
 
 from datasets import voc
 from metrics.segmentation import ConfusionMatrix
-from reference_impls.common import autocast, fit, poly_lr, world
+from reference_impls.common import autocast, fit, poly_lr, rehearsal_batch, world
 
 from . import crf as crf_module
 from .model import msc_loss
 from .train import prep
 
-VOC_FULL = dict(dataset="voc", num_classes=21, backbone="resnet101", head="aspp", output_stride=8, msc=True,
-                width=1024, crop=321, scale=(0.5, 1.5), batch_size=10, iters=20000, lr=2.5e-4, momentum=0.9,
+VOC_FULL = dict(dataset="voc", num_classes=21, backbone="resnet101", head="aspp_v2", output_stride=8, msc=True,
+                freeze_bn=True, head_lr_mult=10.0, head_bias_lr_mult=20.0, crop=321, scale=(0.5, 1.5), batch_size=10, iters=20000, lr=2.5e-4, momentum=0.9,
                 weight_decay=5e-4, poly_power=0.9, eval_pad=513)
+# DeepLabv3+ on Cityscapes (the v3 / v3+ papers' recipe with a ResNet-101 encoder instead of their
+# Xception-65: output stride 16, 769x769 crops, random scale 0.5-2, batch 8, lr 0.01 poly, 90k
+# iterations on train_fine, BN trained); 82.1 (test server) is the Xception-65 + JFT model's number.
+CITYSCAPES_V3PLUS = dict(dataset="cityscapes", num_classes=19, backbone="resnet101", head="v3+", output_stride=16,
+                         msc=False, crop=769, scale=(0.5, 2.0), batch_size=8, iters=90000, lr=0.01, momentum=0.9,
+                         weight_decay=1e-4, poly_power=0.9)
 
 
 class RandomScaleCrop:
@@ -69,20 +79,36 @@ def seeded_loader_args(seed: int) -> dict:
 
 
 def train_voc(model, root, cfg: dict, seed: int, device, resume=None):
-    rank, world_size = world()
+    rank, _ = world()
     ds = voc.VOCSegmentation(root, "train_aug", transform=RandomScaleCrop(cfg["crop"], cfg["scale"], seed + rank))
+    return train_segmentation(model, ds, cfg, seed, device, resume, "deeplab voc")
+
+
+def train_cityscapes(model, root, cfg: dict, seed: int, device, resume=None):
+    """DeepLabv3+ on the 2,975 finely annotated Cityscapes train frames (CITYSCAPES_V3PLUS)."""
+    from datasets import cityscapes
+    rank, _ = world()
+    ds = cityscapes.Cityscapes(root, "train", transform=RandomScaleCrop(cfg["crop"], cfg["scale"], seed + rank))
+    return train_segmentation(model, ds, cfg, seed, device, resume, "deeplabv3+ cityscapes")
+
+
+def train_segmentation(model, ds, cfg: dict, seed: int, device, resume=None, desc: str = "deeplab"):
+    """SGD with the poly policy over `cfg["iters"]` iterations of `ds` (items (x, y, id), already
+    cropped to a common size), the head's lr multiplied as `cfg` says; DDP under torchrun."""
+    rank, world_size = world()
     sampler = (torch.utils.data.distributed.DistributedSampler(ds, seed=seed) if world_size > 1 else
                torch.utils.data.RandomSampler(ds, generator=torch.Generator().manual_seed(seed)))
-    per_rank = max(1, cfg["batch_size"] // world_size)
+    per_rank = rehearsal_batch(max(1, cfg["batch_size"] // world_size), len(ds))   # cut only in a rehearsal
     loader = torch.utils.data.DataLoader(ds, batch_size=per_rank, sampler=sampler, num_workers=4, drop_last=True,
                                          collate_fn=lambda b: (torch.stack([x for x, _, _ in b]),
                                                                torch.stack([y for _, y, _ in b])),
                                          **seeded_loader_args(seed * 1000 + rank))
     epochs = math.ceil(cfg["iters"] / len(loader))
-    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    groups = model.param_groups(cfg["lr"], cfg.get("head_lr_mult", 1.0), cfg.get("head_bias_lr_mult", 1.0))
+    opt = torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
     sched = poly_lr(opt, epochs * len(loader), cfg["poly_power"])
     return fit(model, lambda m, b: msc_loss(m(prep(b[0])), b[1]), loader, epochs=epochs, optimizer=opt,
-               scheduler=sched, device=device, checkpoint=resume, desc="deeplab voc")
+               scheduler=sched, device=device, checkpoint=resume, desc=desc)
 
 
 @torch.inference_mode()
