@@ -6,6 +6,8 @@
     data["attributes"] (N, n_classes + 8) multi-hot: shapes and colours present (the encoder's
                        "ImageNet": a classification task that says nothing about layout or wording)
     data["objects"]   N lists of [colour, shape] per object
+    data["masks"]     (N, S, S) uint8 instance map: 0 background, i + 1 where object i is visible
+                      (objects in the order of data["objects"]; for attention-in-mask measures)
 
 Captions describe colour, shape, size, position and the left/above relation of two objects,
 with varied templates and synonyms ("large"/"big", "picture"/"image", "to the left of"/"left of"),
@@ -146,6 +148,7 @@ def caption_proxy(n: int, seed: int = 0, cfg: SceneConfig = PROXY_SCENES, k: int
     combos="train": no scene shows a held-out pair of objects; "test": every scene shows one."""
     images = np.zeros((n, 3, cfg.size, cfg.size), np.uint8)
     attrs = np.zeros((n, cfg.n_classes + len(COLOR_NAMES)), np.float32)
+    masks = np.zeros((n, cfg.size, cfg.size), np.uint8)
     captions, objects = [], []
     for i in range(n):
         s = make_scene(np.random.default_rng([seed, i]), cfg)
@@ -156,16 +159,22 @@ def caption_proxy(n: int, seed: int = 0, cfg: SceneConfig = PROXY_SCENES, k: int
                 raise ValueError(f"no scene satisfies combos={combos!r} after 1000 draws")
             s = make_scene(np.random.default_rng([seed, i, 2, attempt]), cfg)
         images[i] = s.image.transpose(2, 0, 1)
+        masks[i] = s.instance
         for o in s.description["objects"]:
             attrs[i, o["class"]] = 1
             attrs[i, cfg.n_classes + COLOR_NAMES.index(o["color"])] = 1
         captions.append(scene_captions(s.description, np.random.default_rng([seed, i, 1]), k))
         objects.append([[o["color"], o["name"]] for o in s.description["objects"]])
     return {"images": torch.from_numpy(images), "captions": captions, "attributes": torch.from_numpy(attrs),
-            "objects": objects}
+            "objects": objects, "masks": torch.from_numpy(masks)}
 
 
 _CANONICAL = {w: k for k, ws in SYN.items() for w in ws}
+
+
+def canonical_word(word: str) -> str:
+    """A synonym mapped back to the scene vocabulary ('disc' -> 'circle', 'plus' -> 'cross')."""
+    return _CANONICAL.get(word, word)
 
 
 def named_objects(caption: str) -> set[tuple[str, str]]:

@@ -131,6 +131,28 @@ def load_karpathy(root, name: str, split: str = "test", check_images: bool = Tru
     return items
 
 
+COCO_PAPER_TEST = 4000
+
+
+def load_coco_paper_split(root, split: str = "test", n_test: int = COCO_PAPER_TEST) -> list[CaptionItem]:
+    """Show and Tell's COCO protocol (section 4.1: 4,000 held-out images for test): test = 4,000
+    val2014 images, train = train2014 and the rest of val2014. The paper does not publish its ids:
+    ours are the last n_test val2014 images of Karpathy's file (coco/dataset_coco.json) after sorting
+    by COCO id and shuffling with random.Random(12345) -- deterministic, not the authors' images."""
+    import random
+    items = [it for s in ("train", "val", "test") for it in load_karpathy(root, "coco", s)]
+    val = sorted((it for it in items if "val2014" in str(it.image)), key=lambda it: int(it.image_id))
+    random.Random(12345).shuffle(val)
+    if len(val) <= n_test:
+        raise DataError(f"coco/dataset_coco.json: only {len(val)} val2014 images; the paper's split holds out {n_test}")
+    test_ids = {it.image_id for it in val[-n_test:]}
+    if split == "test":
+        return [it for it in val if it.image_id in test_ids]
+    if split == "train":
+        return [it for it in items if it.image_id not in test_ids]
+    raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+
+
 def load_pascal_sentences(root) -> list[CaptionItem]:
     """Rashtchian et al.'s 1,000 Pascal images x 5 sentences (the paper tests on all of them)."""
     base = locate(root, "pascal-sentences", PASCAL_LAYOUT)
@@ -168,10 +190,12 @@ def load_sbu(root, n_test: int = 1000) -> tuple[list[CaptionItem], list[CaptionI
 
 class ImageFiles:
     """Images on disk as a lazily loaded uint8 tensor: `files[idx]` -> (B, 3, size, size) for an
-    index tensor, a list or a slice, so the training code treats it like an in-memory tensor."""
+    index tensor, a list or a slice, so the training code treats it like an in-memory tensor.
+    resize: first resize to resize x resize, then take the central size x size crop (im2txt's
+    evaluation preprocessing, the counterpart of `CaptionPairs`' training crops)."""
 
-    def __init__(self, paths: list[Path], size: int = 299):
-        self.paths, self.size = [Path(p) for p in paths], size
+    def __init__(self, paths: list[Path], size: int = 299, resize: int | None = None):
+        self.paths, self.size, self.resize = [Path(p) for p in paths], size, resize
 
     def __len__(self):
         return len(self.paths)
@@ -180,8 +204,10 @@ class ImageFiles:
         import numpy as np
         import torch
         from PIL import Image
-        im = read_rgb(path).resize((self.size, self.size), Image.BILINEAR)
-        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
+        r = self.resize or self.size
+        im = np.asarray(read_rgb(path).resize((r, r), Image.BILINEAR))
+        o = (r - self.size) // 2
+        return torch.from_numpy(im[o:o + self.size, o:o + self.size].copy()).permute(2, 0, 1)
 
     def __getitem__(self, idx):
         import torch
@@ -192,3 +218,93 @@ class ImageFiles:
         elif isinstance(idx, int):
             return self._load(self.paths[idx])
         return torch.stack([self._load(self.paths[i]) for i in idx])
+
+
+# ----------------------------------------------------------------------------- streaming training pairs
+def _dataset_base():
+    from torch.utils.data import Dataset
+    return Dataset
+
+
+class CaptionPairs(_dataset_base()):
+    """Training pairs streamed from disk, for a DataLoader with workers: nothing is decoded before
+    an item is asked for. Item -> (uint8 image (3, size, size), caption ids (T,) with <start>/<end>).
+
+    every_caption=True: one item per (image, caption) pair (stage 1: every pair once an epoch);
+    False: one item per image with one of its captions drawn at random (stage 2).
+    train=True: the im2txt release's training distortions -- resize to resize x resize, a random
+    size x size crop, a random horizontal flip, colour distortion (brightness +-32/255, contrast and
+    saturation x[0.5, 1.5], hue +-0.032) -- drawn from the worker's torch RNG, which the DataLoader
+    seeds per worker and per epoch from its generator (so two workers distort differently and a
+    seeded loader repeats itself); train=False: the central crop, as `ImageFiles(resize=)` reads
+    the test images. Images stay uint8: the model normalises (ImageNet statistics in the full tier)."""
+
+    def __init__(self, items: list[CaptionItem], vocab: Vocab, size: int = 299, resize: int | None = None,
+                 max_len: int = 20, every_caption: bool = True, train: bool = True):
+        self.paths = [Path(it.image) for it in items]
+        self.captions = [list(it.captions) for it in items]
+        self.vocab, self.size, self.max_len, self.train = vocab, size, max_len, train
+        self.resize = resize or round(size * 346 / 299)
+        self.every_caption = every_caption
+        self.pairs = [(i, j) for i, caps in enumerate(self.captions) for j in range(len(caps))] if every_caption else None
+
+    def __len__(self):
+        return len(self.pairs) if self.every_caption else len(self.paths)
+
+    def read(self, i: int):
+        """Image i as a uint8 tensor (3, resize, resize)."""
+        import numpy as np
+        import torch
+        from PIL import Image
+        im = read_rgb(self.paths[i]).resize((self.resize, self.resize), Image.BILINEAR)
+        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
+
+    def augment(self, img):
+        import torch
+        from torchvision.transforms.v2 import functional as TF
+        r, s = self.resize, self.size
+        if not self.train:
+            o = (r - s) // 2
+            return img[:, o:o + s, o:o + s]
+        y, x = (int(v) for v in torch.randint(0, r - s + 1, (2,)))
+        img = img[:, y:y + s, x:x + s]
+        if torch.rand(()) < 0.5:
+            img = img.flip(-1)
+        u = torch.rand(4)
+        img = (img.float() + (2 * float(u[0]) - 1) * 32).clamp(0, 255).to(torch.uint8)     # brightness +-32/255
+        img = TF.adjust_saturation(img, 0.5 + float(u[1]))
+        img = TF.adjust_hue(img, (2 * float(u[2]) - 1) * 0.032)
+        return TF.adjust_contrast(img, 0.5 + float(u[3]))
+
+    def __getitem__(self, p: int):
+        import torch
+        if self.every_caption:
+            i, j = self.pairs[p]
+        else:
+            i, j = p, int(torch.randint(len(self.captions[p]), ()))
+        ids = self.vocab.encode(caption_tokens(self.captions[i][j]), self.max_len)
+        return self.augment(self.read(i)), torch.tensor(ids, dtype=torch.long)
+
+
+def collate_captions(batch):
+    """Stack images; pad caption ids with <pad> (0) to the batch's longest."""
+    import torch
+    images = torch.stack([b[0] for b in batch])
+    T = max(len(b[1]) for b in batch)
+    caps = torch.zeros(len(batch), T, dtype=torch.long)
+    for k, (_, c) in enumerate(batch):
+        caps[k, :len(c)] = c
+    return images, caps
+
+
+def caption_loader(dataset: CaptionPairs, batch: int, *, seed: int, workers: int = 4, rank: int = 0, world: int = 1,
+                   shuffle: bool = True, pin_memory: bool = False):
+    """A DataLoader streaming `dataset` with `workers` processes. Shuffled per epoch by a
+    DistributedSampler (common.fit calls its set_epoch; under torchrun each rank reads its share);
+    the generator seeds the workers' augmentation per epoch, deterministically in `seed`."""
+    import torch
+    from torch.utils.data import DataLoader, DistributedSampler
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=world > 1)
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, collate_fn=collate_captions,
+                      generator=torch.Generator().manual_seed(seed), pin_memory=pin_memory, drop_last=True,
+                      persistent_workers=False)

@@ -14,9 +14,22 @@ from torch import nn
 from reference_impls.common.backbones import backbone
 
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def normalizer(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) as (1, 3, 1, 1) tensors: "imagenet" -- the statistics an ImageNet checkpoint
+    expects (full tier) -- or "proxy" (0.5, 0.25), for CNNs trained from scratch on the scenes."""
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if kind == "imagenet" else ((0.5,) * 3, (0.25,) * 3)
+    if kind not in ("imagenet", "proxy"):
+        raise ValueError(f"normalize must be 'imagenet' or 'proxy', got {kind!r}")
+    return torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+
+
 class ShowAndTell(nn.Module):
     def __init__(self, vocab_size: int, encoder: str = "resnet10t", encoder_kwargs: dict | None = None,
-                 encoder_weights=None, embed: int = 256, hidden: int = 256, dropout: float = 0.3):
+                 encoder_weights=None, embed: int = 256, hidden: int = 256, dropout: float = 0.3,
+                 normalize: str = "proxy"):
         super().__init__()
         # the paper's GoogLeNet in the full tier ("inception_v3" / "googlenet"-like timm models);
         # a narrow timm ResNet for the smoke proxy
@@ -26,17 +39,34 @@ class ShowAndTell(nn.Module):
         self.lstm = nn.LSTM(embed, hidden, batch_first=True)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, vocab_size)
+        mean, std = normalizer(normalize)
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
 
     # -- image side
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """CNN features; images are uint8 (B,3,H,W) or float in [0,1]."""
+    def _normalized(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype == torch.uint8:
             images = images.float() / 255.0
-        return self.encoder((images - 0.5) / 0.25)
+        return (images - self.mean) / self.std
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Pooled CNN features (B, D); images are uint8 (B,3,H,W) or float in [0,1]."""
+        return self.encoder(self._normalized(images))
+
+    def grid(self, images: torch.Tensor) -> torch.Tensor:
+        """The CNN's last feature grid (B, D, h, w), before pooling."""
+        return self.encoder.forward_features(self._normalized(images))
 
     def set_encoder_trainable(self, trainable: bool):
         for p in self.encoder.parameters():
             p.requires_grad_(trainable)
+
+    def train(self, mode: bool = True):
+        """A frozen CNN stays in eval mode (its batch-norm statistics too) while the rest trains."""
+        super().train(mode)
+        if mode and not any(p.requires_grad for p in self.encoder.parameters()):
+            self.encoder.eval()
+        return self
 
     # -- training: teacher forcing
     def forward(self, captions: torch.Tensor, images: torch.Tensor | None = None, feats: torch.Tensor | None = None):
