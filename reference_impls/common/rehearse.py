@@ -193,7 +193,7 @@ def _paths() -> list[Path_]:
               "voc2007", lambda p, r: _decode_rgb(p, r, crop=False), _images("VOCdevkit/VOC2007/JPEGImages", "*.jpg"),
               min_res=448),
         Path_("show_and_tell", "Inception-v3 + LSTM, fine-tuning stage", st_build, st_batch, st_loss, 299, 32,
-              30 * (113_287 // 32), "20 + 10 epochs of the Karpathy COCO train+restval split (113,287 images), batch 32 "
+              30 * (119_287 // 32), "20 + 10 epochs of the paper's COCO split (train2014 + val2014 less 4,000 test: 119,287 images), batch 32 "
               "(FULL; stage 1 with the CNN frozen is cheaper than this rate)", "coco", _decode_rgb,
               _images("coco/train2014", "*.jpg"), min_res=75),
         Path_("wavenet", "WaveNet 5x(1..512), VCTK speaker-conditioned", wavenet_build, wavenet_batch, wavenet_loss,
