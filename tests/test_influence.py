@@ -174,3 +174,33 @@ def test_newton_and_leave_one_out_train_nothing_in_the_negative_control_run():
         assert torch.equal(loo, (th + 1)[None].repeat(2, 1))
     finally:
         set_untrained_mode(before)
+
+
+def test_retrain_sgd_is_torch_sgd_per_weight_vector():
+    """`retrain_sgd` runs plain full-batch SGD per row of W: the same θ as torch.optim.SGD on the
+    module with that weighted objective; a zero weight removes the point."""
+    from reference_impls.influence.experiments import retrain_sgd
+    torch.manual_seed(0)
+    net = SmallCNN(2, in_size=14).double()
+    fn = FunctionalNet(net, 1e-3)
+    X, y = torch.rand(6, 1, 14, 14, dtype=D), torch.tensor([0, 1, 2, 3, 4, 5])
+    th0 = fn.flat()
+    W = torch.ones(2, 6, dtype=D)
+    W[1, 2] = 0
+    got = retrain_sgd(fn, th0, X, y, W, steps=5, lr=0.3)
+    for r in range(2):
+        fn.load(th0)
+        opt = torch.optim.SGD(net.parameters(), lr=0.3)
+        for _ in range(5):
+            opt.zero_grad()
+            fn.objective(torch.cat([p.reshape(-1) for p in net.parameters()]), X, y, W[r]).backward()
+            opt.step()
+        torch.testing.assert_close(got[r], fn.flat(), atol=1e-12, rtol=0)
+    assert not torch.allclose(got[0], got[1])
+
+
+def test_small_cnn_has_two_conv_layers_at_both_sizes():
+    for size in (14, 28):
+        net = SmallCNN(3, in_size=size)
+        assert isinstance(net.conv2, torch.nn.Conv2d)
+        assert net(torch.rand(2, 1, size, size)).shape == (2, 10)

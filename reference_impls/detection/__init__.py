@@ -34,7 +34,7 @@ class Config:
     size: int = 64
     num_classes: int = PROXY.n_classes
     yolo_epochs: int = 10
-    frcnn_epochs: int = 4
+    frcnn_epochs: int = 3
     batch_size: int = 32            # Faster R-CNN
     yolo_batch_size: int = 16
     lr: float = 3e-3
@@ -57,16 +57,21 @@ class Config:
 
 
 SMOKE = Config()
+# the raccoon set (real photographs, one large object each) at the proxy's 64 px: both detectors
+# from their seeded initialisation on 160 images, flips as augmentation, few proposals/RoIs
+RACCOON = Config(num_classes=1, yolo_epochs=8, frcnn_epochs=10, batch_size=16, rpn_batch=32, roi_batch=16,
+                 rpn_train=(100, 30), rpn_test=(100, 20), anchor_sizes=(16, 32, 64))
 
 
 def build_yolo(backbone: str, stage: int, num_classes: int, *, input_size: int, S: int = 7, B: int = 2,
                hidden: int = 4096, dropout: float = 0.5, head_channels: int = 1024,
-               weights: str | None = None) -> YOLOv1:
+               weights: str | None = None, imagenet_norm: bool = False) -> YOLOv1:
     """YOLO v1 on a timm backbone cut after `stage` (its last feature map feeds the head); the one
-    builder of the smoke (MobileNetV3-small, 64 px) and full (ResNet-50, 448 px) YOLOs."""
+    builder of the smoke (MobileNetV3-small, 64 px, from scratch) and full (ResNet-50, 448 px, ImageNet
+    weights: `imagenet_norm=True` normalises inputs with ImageNet's mean/std) YOLOs."""
     feats, ch, stride = timm_feature_map(backbone, stage, weights)
     return YOLOv1(feats, ch, input_size // stride, num_classes, S=S, B=B, hidden=hidden, dropout=dropout,
-                  head_channels=head_channels, input_size=input_size)
+                  head_channels=head_channels, input_size=input_size, normalize=imagenet_norm)
 
 
 def build_model(kind: str, cfg: Config = SMOKE) -> nn.Module:
@@ -108,7 +113,10 @@ def step_fn(kind: str, size: int):
     return step
 
 
-def train(model: nn.Module, kind: str, data: dict, cfg: Config, seed: int, resume=None, device="cpu") -> list[float]:
+def train(model: nn.Module, kind: str, data: dict, cfg: Config, seed: int, resume=None, device="cpu",
+          batches=batches) -> list[float]:
+    """`batches(data, batch_size, seed, epoch)` -> one epoch's (images, targets) mini-batches
+    (default: shuffled, no augmentation; the raccoon set passes `raccoon.flipped_batches`)."""
     seed_everything(seed)
     n_epochs = cfg.yolo_epochs if kind == "yolo" else cfg.frcnn_epochs
     bs = cfg.yolo_batch_size if kind == "yolo" else cfg.batch_size
@@ -152,13 +160,14 @@ def score(preds: list[dict], data: dict) -> dict:
             "coco_AP75": coco["AP75"], "voc07_AP": voc07["AP"]}
 
 
-def inference_fn(model: nn.Module, size: int, n: int = 30, device="cpu", seed: int = 0):
+def inference_fn(model: nn.Module, size: int | tuple[int, int], n: int = 30, device="cpu", seed: int = 0):
     """A function that runs `n` random images through the detector at batch size 1 (as the papers
     time it), detection post-processing included, synchronising the GPU at the end. Time it with
     the suites' `speed.compare` (images per second = n / median seconds)."""
     model.eval().to(device)
     g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 3, size, size, generator=g).to(device)
+    h, w = (size, size) if isinstance(size, int) else size
+    x = torch.rand(n, 3, h, w, generator=g).to(device)
     run = (lambda im: model.detect(im)) if isinstance(model, YOLOv1) else (lambda im: model(list(im)))
     cuda = torch.device(device).type == "cuda"
 
@@ -171,5 +180,5 @@ def inference_fn(model: nn.Module, size: int, n: int = 30, device="cpu", seed: i
     return fn
 
 
-__all__ = ["Config", "SMOKE", "YOLOv1", "build_model", "build_yolo", "build_faster_rcnn", "set_box_regression", "load_data",
+__all__ = ["Config", "SMOKE", "RACCOON", "batches", "YOLOv1", "build_model", "build_yolo", "build_faster_rcnn", "set_box_regression", "load_data",
            "train", "predict", "evaluate", "score", "centre_box_prior", "fixed_box_prior", "inference_fn", "asdict"]

@@ -3,7 +3,10 @@
 - "resnet50_fpn": torchvision's fasterrcnn_resnet50_fpn as published (frozen BatchNorm; 41,755,286
   parameters with 91 classes), randomly initialised; its trained weights come from a file you name.
 - "vgg16": the paper's VGG-16 conv5_3 backbone (stride 16, 512 channels), one feature map with
-  3 scales x 3 ratios anchors, 7x7 RoI pooling and the fc6/fc7 (4096) head.
+  3 scales x 3 ratios anchors, 7x7 RoI max pooling (the paper's RoIPool, `roi_pool="pool"`; RoIAlign
+  with `roi_pool="align"`), 128 sampled RoIs per image, and the fc6/fc7 (4096, ReLU, dropout 0.5)
+  head; with ImageNet VGG-16 weights both the conv layers and fc6/fc7 start from the classifier
+  (`vgg16_parts`), as in the paper.
 - any timm model name (`timm:<name>`): the small smoke-tier detector, one feature map.
 
 Test-time settings as in the paper / py-faster-rcnn: 300 RPN proposals after NMS at IoU 0.7,
@@ -53,7 +56,34 @@ class SingleMap(nn.Module):
         return OrderedDict([("0", f[-1] if isinstance(f, (list, tuple)) else f)])
 
 
-def vgg16_backbone(weights: str | None = None) -> SingleMap:
+class VGG16Head(nn.Module):
+    """fc6/fc7 of VGG-16 on a 512 x 7 x 7 RoI feature: Linear-ReLU-Dropout twice (Fast R-CNN's head)."""
+
+    def __init__(self, representation: int = 4096, dropout: float = 0.5):
+        super().__init__()
+        self.fc6, self.fc7 = nn.Linear(512 * 7 * 7, representation), nn.Linear(representation, representation)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        x = self.drop(torch.relu(self.fc6(x.flatten(1))))
+        return self.drop(torch.relu(self.fc7(x)))
+
+
+class RoIPool(nn.Module):
+    """The paper's RoI max pooling on the single feature map '0' (torchvision's box_roi_pool interface)."""
+
+    def __init__(self, output_size: int = 7, spatial_scale: float = 1 / 16):
+        super().__init__()
+        from torchvision.ops import RoIPool as _RoIPool
+        self.pool = _RoIPool(output_size, spatial_scale)
+
+    def forward(self, features, proposals, image_shapes):
+        return self.pool(features["0"], proposals)
+
+
+def vgg16_parts(weights: str | None = None, representation: int = 4096) -> tuple[SingleMap, VGG16Head]:
+    """(conv5_3 backbone, fc6/fc7 head) of torchvision's VGG-16; with `weights` (an ImageNet VGG-16
+    classifier state_dict) both come from it: features.* -> the backbone, classifier.0/3 -> fc6/fc7."""
     from torchvision.models import vgg16
     m = vgg16(weights=None)
     if weights is not None:
@@ -63,7 +93,17 @@ def vgg16_backbone(weights: str | None = None) -> SingleMap:
     for layer in list(body)[:10]:  # the paper fine-tunes conv3_1 and up
         for p in layer.parameters():
             p.requires_grad_(False)
-    return SingleMap(body, 512)
+    head = VGG16Head(representation)
+    if representation == 4096:
+        with torch.no_grad():
+            for fc, src in ((head.fc6, m.classifier[0]), (head.fc7, m.classifier[3])):
+                fc.weight.copy_(src.weight)
+                fc.bias.copy_(src.bias)
+    return SingleMap(body, 512), head
+
+
+def vgg16_backbone(weights: str | None = None) -> SingleMap:
+    return vgg16_parts(weights)[0]
 
 
 def build_faster_rcnn(num_classes: int, backbone: str = "resnet50_fpn", *, min_size: int = 800, max_size: int = 1333,
@@ -72,8 +112,9 @@ def build_faster_rcnn(num_classes: int, backbone: str = "resnet50_fpn", *, min_s
                       rpn_post_nms_top_n_train: int = 2000, rpn_pre_nms_top_n_train: int = 12000,
                       rpn_post_nms_top_n_test: int = 300, rpn_pre_nms_top_n_test: int = 6000,
                       representation: int = 4096, neck_channels: int | None = None,
-                      backbone_weights: str | None = None) -> FasterRCNN:
-    """num_classes includes the background (VOC: 21, COCO: 91)."""
+                      backbone_weights: str | None = None, roi_pool: str | None = None) -> FasterRCNN:
+    """num_classes includes the background (VOC: 21, COCO: 91). `roi_pool`: "pool" (RoIPool, the
+    paper's; default for vgg16) or "align" (RoIAlign, torchvision's; default otherwise)."""
     test = dict(TEST_SETTINGS, rpn_post_nms_top_n_test=rpn_post_nms_top_n_test,
                 rpn_pre_nms_top_n_test=rpn_pre_nms_top_n_test)
     if backbone == "resnet50_fpn":
@@ -84,11 +125,12 @@ def build_faster_rcnn(num_classes: int, backbone: str = "resnet50_fpn", *, min_s
                                    trainable_layers=3)
         model = FasterRCNN(body, num_classes=num_classes, min_size=min_size, max_size=max_size, **test)
     else:
+        head, stride = None, 16
         if backbone == "vgg16":
-            body = vgg16_backbone(backbone_weights)
+            body, head = vgg16_parts(backbone_weights, representation)
         elif backbone.startswith("timm:"):
             name, _, idx = backbone[5:].partition("@")
-            feats, ch, _ = timm_feature_map(name, int(idx) if idx else -1, backbone_weights)
+            feats, ch, stride = timm_feature_map(name, int(idx) if idx else -1, backbone_weights)
             if neck_channels:
                 feats = nn.Sequential(*feats, nn.Conv2d(ch, neck_channels, 1), nn.BatchNorm2d(neck_channels),
                                       nn.ReLU(inplace=True))
@@ -98,7 +140,7 @@ def build_faster_rcnn(num_classes: int, backbone: str = "resnet50_fpn", *, min_s
             raise ValueError(f"unknown backbone {backbone!r} (resnet50_fpn, vgg16 or timm:<name>[@stage])")
         anchors = AnchorGenerator(sizes=(tuple(anchor_sizes),), aspect_ratios=(tuple(aspect_ratios),))
         pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
-        head = TwoMLPHead(body.out_channels * 7 * 7, representation)
+        head = head if head is not None else TwoMLPHead(body.out_channels * 7 * 7, representation)
         model = FasterRCNN(body, num_classes=None, min_size=min_size, max_size=max_size,
                            rpn_anchor_generator=anchors, box_roi_pool=pool, box_head=head,
                            box_predictor=FastRCNNPredictor(representation, num_classes),
@@ -106,6 +148,8 @@ def build_faster_rcnn(num_classes: int, backbone: str = "resnet50_fpn", *, min_s
                            box_batch_size_per_image=box_batch_size_per_image,
                            rpn_pre_nms_top_n_train=rpn_pre_nms_top_n_train,
                            rpn_post_nms_top_n_train=rpn_post_nms_top_n_train, **test)
+    if backbone != "resnet50_fpn" and (roi_pool or ("pool" if backbone == "vgg16" else "align")) == "pool":
+        model.roi_heads.box_roi_pool = RoIPool(7, 1 / stride)   # torchvision's constructor accepts only RoIAlign
     model.roi_heads.box_predictor = SwitchablePredictor(model.roi_heads.box_predictor, box_regression)
     model.trains_box_regression = box_regression
     return model

@@ -6,7 +6,8 @@
   from a file you name. Scored with the VOC 2007 11-point AP, difficult objects ignored.
 - YOLO v1 on VOC 2007 test (63.4 mAP, trained on 07+12): 448 x 448, S=7, B=2, 135 epochs, batch 64,
   momentum 0.9, decay 5e-4, lr 1e-3 -> 1e-2 warm-up, then 1e-2 (75 ep), 1e-3 (30), 1e-4 (30); dropout 0.5,
-  scaling/translation up to 20% and HSV jitter; backbone = a timm model with ImageNet weights from a file.
+  scaling/translation up to 20% and exposure/saturation up to 1.5 in HSV (`yolo_augment`), plus flips;
+  backbone = a timm model with ImageNet weights from a file, inputs normalised with ImageNet's mean/std.
 - torchvision fasterrcnn_resnet50_fpn on COCO val2017 with its published weights (a file you name).
 
 Trained detectors go through the checkpoint cache (`common.trained`), or come from a file
@@ -23,7 +24,8 @@ import torch
 from datasets import DataError
 from datasets.voc_detection import VOC_CLASSES, load_voc
 from metrics.detection import GroundTruth, coco_evaluate, voc_evaluate
-from reference_impls.common import fit, seed_everything
+from reference_impls.common import fit, seed_everything, world
+from reference_impls.common import loader as common_loader
 
 VOC_TEST_YEAR = "2007"
 
@@ -36,12 +38,60 @@ def env_path(name: str) -> str | None:
     return v
 
 
+def hsv_jitter(x: torch.Tensor, sat: float, val: float) -> torch.Tensor:
+    """Scale an RGB image's (3,H,W in [0,1]) HSV saturation and value (exposure) by `sat`, `val`
+    (darknet's YOLO v1 augmentation draws both in [1/1.5, 1.5]); hue is kept."""
+    mx, _ = x.max(0)
+    mn, _ = x.min(0)
+    # RGB = V * (1 - S * (1 - c)) with c = (x - mn) / (mx - mn) per channel: scale S and V, then rebuild
+    s = torch.where(mx > 0, (mx - mn) / mx.clamp(min=1e-12), torch.zeros_like(mx))
+    c = torch.where(mx > mn, (x - mn) / (mx - mn).clamp(min=1e-12), torch.ones_like(x))
+    s2, v2 = (s * sat).clamp(0, 1), (mx * val).clamp(0, 1)
+    return v2 * (1 - s2 * (1 - c))
+
+
+def scale_translate(x: torch.Tensor, boxes: np.ndarray, scale: float, dx: float, dy: float,
+                    min_size: float = 1.0) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """YOLO v1's geometric augmentation: zoom the (3,H,W) image by `scale` about its centre and shift
+    it by (dx, dy) pixels, keeping the size (uncovered pixels are 0); boxes (K,4) half-open pixels
+    move with it and are clipped to the image; returns (image, boxes, kept) where `kept` marks the
+    boxes still wider and taller than `min_size`."""
+    import torch.nn.functional as F
+    _, H, W = x.shape
+    cx, cy = W / 2, H / 2
+    # output pixel u comes from input pixel (u - c - d) / scale + c, in align_corners=False coordinates
+    theta = torch.tensor([[1 / scale, 0, -2 * dx / (W * scale)], [0, 1 / scale, -2 * dy / (H * scale)]],
+                         dtype=x.dtype)[None]
+    grid = F.affine_grid(theta, (1, 3, H, W), align_corners=False)
+    out = F.grid_sample(x[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+    b = boxes.astype(np.float32).copy()
+    b[:, [0, 2]] = (b[:, [0, 2]] - cx) * scale + cx + dx
+    b[:, [1, 3]] = (b[:, [1, 3]] - cy) * scale + cy + dy
+    b = np.clip(b, 0, [W, H, W, H]).astype(np.float32)
+    kept = ((b[:, 2] - b[:, 0]) > min_size) & ((b[:, 3] - b[:, 1]) > min_size)
+    return out, b, kept
+
+
+def yolo_augment(x: torch.Tensor, boxes: np.ndarray, g: torch.Generator | None = None):
+    """The YOLO paper's training augmentation: random scaling and translation of up to 20% of the
+    image size, and exposure/saturation scaled by up to 1.5 in HSV. Returns (image, boxes, kept)."""
+    u = torch.rand(5, generator=g).tolist()
+    _, H, W = x.shape
+    scale = 1 + 0.2 * (2 * u[0] - 1)
+    x, boxes, kept = scale_translate(x, boxes, scale, 0.2 * W * (2 * u[1] - 1), 0.2 * H * (2 * u[2] - 1))
+    sat, val = (1.5 ** (2 * u[3] - 1), 1.5 ** (2 * u[4] - 1))
+    return hsv_jitter(x, sat, val), boxes, kept
+
+
 class VOCImages(torch.utils.data.Dataset):
     """VOC records -> (image float (3,H,W) [0,1] resized so the shorter side is `short`,
-    target with boxes in that frame, 0-based labels; difficult objects dropped for training)."""
+    target with boxes in that frame, 0-based labels; difficult objects dropped for training).
+    `yolo_aug`: YOLO v1's scaling/translation and HSV jitter (`yolo_augment`) on training images."""
 
-    def __init__(self, records, short: int | None = 600, square: int | None = None, train: bool = True, flip: bool = True):
+    def __init__(self, records, short: int | None = 600, square: int | None = None, train: bool = True, flip: bool = True,
+                 yolo_aug: bool = False):
         self.recs, self.short, self.square, self.train, self.flip = records, short, square, train, flip
+        self.yolo_aug = yolo_aug
 
     def __len__(self):
         return len(self.recs)
@@ -70,6 +120,9 @@ class VOCImages(torch.utils.data.Dataset):
         if self.train and self.flip and torch.rand(()) < 0.5:
             x = x.flip(-1)
             boxes = np.stack([x.shape[-1] - boxes[:, 2], boxes[:, 1], x.shape[-1] - boxes[:, 0], boxes[:, 3]], 1)
+        if self.train and self.yolo_aug:
+            x, boxes, kept = yolo_augment(x, boxes)
+            boxes, labels = boxes[kept], labels[kept]
         return x, {"boxes": torch.from_numpy(boxes).reshape(-1, 4), "labels": torch.from_numpy(labels),
                    "scale": torch.tensor([sx, sy, sx, sy])}
 
@@ -99,6 +152,7 @@ def evaluate_voc(model, data_root, device, kind: str = "faster_rcnn", square: in
             d["labels"] = d["labels"] - 1
         b = d["boxes"].float().cpu() / t["scale"]
         b[:, :2] += 1  # back to VOC's 1-based inclusive pixels
+        b[:, 2:] = torch.maximum(b[:, 2:], b[:, :2])   # a box under a pixel wide is one pixel, not negative
         preds[recs[i]["id"]] = {"boxes": b.numpy(), "scores": d["scores"].float().cpu().numpy(),
                                 "labels": d["labels"].cpu().numpy()}
         gts[recs[i]["id"]] = GroundTruth(recs[i]["boxes"], recs[i]["labels"], recs[i]["difficult"])
@@ -110,8 +164,9 @@ def train_faster_rcnn_voc(model, data_root, which: str, device, seed: int, resum
     seed_everything(seed)
     recs = voc_trainval(data_root, which)
     iters = {"07": (60_000, 20_000), "07+12": (80_000, 40_000)}[which]
-    loader = torch.utils.data.DataLoader(VOCImages(recs, short=600), batch_size=1, shuffle=True,
-                                         num_workers=4, collate_fn=collate)
+    # one image per rank per step (the paper's batch of 1 on each GPU); shards under torchrun
+    loader = common_loader(VOCImages(recs, short=600), world()[1], seed=seed, collate_fn=collate,
+                           drop_last=False)
     epochs = max(1, round(sum(iters) / len(recs)))
     drop = iters[0] / sum(iters)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3, momentum=0.9, weight_decay=5e-4)
@@ -129,8 +184,7 @@ def train_faster_rcnn_voc(model, data_root, which: str, device, seed: int, resum
 def train_yolo_voc(model, data_root, device, seed: int, resume=None):
     seed_everything(seed)
     recs = voc_trainval(data_root, "07+12")
-    loader = torch.utils.data.DataLoader(VOCImages(recs, short=None, square=448), batch_size=64, shuffle=True,
-                                         num_workers=8, collate_fn=collate, drop_last=True)
+    loader = common_loader(VOCImages(recs, short=None, square=448), 64, seed=seed, collate_fn=collate)
     opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9, weight_decay=5e-4)
     per_epoch = len(loader)
 

@@ -29,10 +29,14 @@ SCORE_THRESH, NMS_IOU, MAX_DETS = 0.001, 0.5, 100
 class YOLOv1(nn.Module):
     def __init__(self, backbone: nn.Module, feat_channels: int, feat_size: int, num_classes: int,
                  S: int = 7, B: int = 2, hidden: int = 4096, dropout: float = 0.5, head_channels: int = 1024,
-                 input_size: int = 448):
+                 input_size: int = 448, normalize: bool = False):
         super().__init__()
         self.S, self.B, self.C, self.input_size = S, B, num_classes, input_size
         self.backbone = backbone
+        self.normalize = normalize
+        if normalize:   # an ImageNet-pretrained backbone sees images normalised as in its training
+            self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
         # the paper's last conv layers before the FC layers
         self.conv = nn.Sequential(
             nn.Conv2d(feat_channels, head_channels, 3, padding=1), nn.BatchNorm2d(head_channels), nn.LeakyReLU(0.1),
@@ -42,6 +46,8 @@ class YOLOv1(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) in [0, 1] -> (N, S, S, B*5 + C) raw (linear) predictions."""
+        if self.normalize:
+            x = (x - self.mean) / self.std
         f = self.backbone(x)
         return self.fc(self.conv(f)).view(-1, self.S, self.S, self.B * 5 + self.C)
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from datasets.mnist import binary_subset, flip_labels, load_mnist, mnist_fingerprint
-from reference_impls.common import fit, trained
+from reference_impls.common import fit, trained, untrained_mode
 
 from . import influence as inf
 from . import models as models_module
@@ -193,17 +193,35 @@ def _cnn_step(fn: FunctionalNet, X, y, w):
     return step
 
 
+def retrain_sgd(fn: FunctionalNet, theta: torch.Tensor, X, y, W: torch.Tensor, *, steps: int, lr: float) -> torch.Tensor:
+    """Plain full-batch SGD (θ <- θ - lr ∇L(θ; w), torch.optim.SGD's arithmetic) from θ, `steps`
+    steps for every weight vector (row of W); returns the final θ per row. In the negative-control
+    run it trains nothing (every row stays at θ)."""
+    thetas = theta.detach().repeat(len(W), 1)
+    if untrained_mode():
+        return thetas
+    grad = torch.func.grad(lambda th, w: fn.objective(th, X, y, w))
+    with torch.no_grad():
+        for r in range(len(W)):
+            th = thetas[r]
+            for _ in range(steps):
+                th = th - lr * grad(th, W[r])
+            thetas[r] = th
+    return thetas
+
+
 def cnn_experiment(data, *, seed: int, cache_dir=None, width: int = 4, lam: float = 1e-3, adam_steps: int = 300,
-                   sgd_steps: int = 200, lr: float = 0.2, retrain_steps: int = 100, k: int = 12,
+                   sgd_steps: int = 200, lr: float = 0.2, retrain_steps: int = 100, k: int = 30,
                    damping: float = 0.01, device="cpu"):
     """Influence (damped CG on double-backprop HVPs) vs fixed-step leave-one-out retraining of a
-    small CNN: θ̂ is trained (Adam, then full-batch SGD), then for the full set and for each
-    removed point we run `retrain_steps` further full-batch SGD steps from θ̂; the actual change is
-    the difference of the two test losses (the control run removes the drift of retraining)."""
+    small two-conv-layer CNN: θ̂ is trained (Adam, then full-batch SGD); the test point is one of
+    the CNN's own highest-loss test images (`pick_test_point`); then for the full set and for each
+    of the k removed points of largest |predicted change| we run `retrain_steps` further full-batch
+    SGD steps from θ̂; the actual change is the difference of the two test losses (the control run
+    removes the drift of retraining). `data`: X_img (n,1,h,w), y, X_test_img, y_test, fingerprint."""
     X = data["X_img"].to(device)
     y = data["y"].to(device)
-    x_t, y_t = data["x_test"].to(device), data["y_test"].to(device)
-    cfg = dict(width=width, lam=lam, adam_steps=adam_steps, sgd_steps=sgd_steps, lr=lr, n=len(X))
+    cfg = dict(width=width, lam=lam, adam_steps=adam_steps, sgd_steps=sgd_steps, lr=lr, n=len(X), convs=2)
     w_all = torch.ones(len(X), dtype=torch.float64, device=device)
 
     def build():
@@ -222,6 +240,9 @@ def cnn_experiment(data, *, seed: int, cache_dir=None, width: int = 4, lam: floa
                   cache_dir=cache_dir).to(device)
     fn = FunctionalNet(net, lam)
     theta = fn.flat()
+    with torch.no_grad():
+        j = pick_test_point(fn.losses(theta, data["X_test_img"].to(device), data["y_test"].to(device)).cpu(), seed)
+    x_t, y_t = data["X_test_img"][j].to(device), data["y_test"][j].to(device)
     g_test = fn.grads(theta, x_t[None], y_t[None])[0]
     try:
         s_test, iters = cg_ihvp(lambda v: hvp(lambda t: fn.objective(t, X, y), theta, v), g_test,
@@ -232,23 +253,15 @@ def cnn_experiment(data, *, seed: int, cache_dir=None, width: int = 4, lam: floa
     pred = inf.predicted_loss_change_on_removal(G, s_test, len(X))
     top = pred.abs().argsort(descending=True)[:k]
 
-    def retrain(w):
-        fn.load(theta)
-        fit(net, _cnn_step(fn, X, y, w), [None] * retrain_steps, epochs=1, device=device, desc="loo",
-            optimizer=torch.optim.SGD(net.parameters(), lr=lr), progress=False)
-        return fn.losses(fn.flat(), x_t[None], y_t[None])[0].detach()
-
-    base = retrain(w_all)
-    actual = []
-    for i in top.tolist():
-        w = w_all.clone()
-        w[i] = 0
-        actual.append(retrain(w) - base)
-    fn.load(theta)
-    actual = torch.stack(actual)
+    W = w_all.repeat(len(top) + 1, 1)               # row 0: every point (the control run)
+    W[torch.arange(1, len(top) + 1, device=device), top] = 0
+    thetas = retrain_sgd(fn, theta, X, y, W, steps=retrain_steps, lr=lr)
+    after = torch.stack([fn.losses(t, x_t[None], y_t[None])[0] for t in thetas]).detach()
+    actual = after[1:] - after[0]
     controls = {name: pearson(c[top], actual) for name, c in control_scores(G, g_test, len(X), seed).items()}
     return dict(predicted=pred[top].detach(), actual=actual, R=pearson(pred[top].detach(), actual), cg_iters=iters,
-                grad_norm=float(fn.gradient(theta, X, y).norm()), R_controls=controls)
+                grad_norm=float(fn.gradient(theta, X, y).norm()), R_controls=controls, test_index=j,
+                n_points=len(top))
 
 
 # ----------------------------------------------------------------------------- solver cost

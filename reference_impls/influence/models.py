@@ -160,21 +160,24 @@ class MultiLogReg(ConvexModel):
 
 # ----------------------------------------------------------------------------- the CNN
 class SmallCNN(nn.Module):
-    """A small all-convolutional net for 28x28 digits (the paper used a deeper all-conv net on
-    small MNIST; this is its scaled-down cousin for the smoke tier, tanh for a smooth Hessian)."""
+    """A small convolutional net with two tanh conv layers and a linear classifier (the paper used a
+    deeper all-conv net on small MNIST; this is its scaled-down cousin, tanh for a smooth Hessian).
+    28x28 digits: 5x5 stride 2 (-> 12), 3x3 stride 2 (-> 5); 14x14 (pooled, the smoke tier):
+    3x3 stride 1 (-> 12), 3x3 stride 2 (-> 5). Both conv layers are always there, so the loss is
+    non-convex in the parameters (products of the two layers' weights through tanh)."""
 
     def __init__(self, width: int = 8, classes: int = 10, in_size: int = 28):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, width, 5, stride=2)         # 28 -> 12 (14 -> 5)
-        self.conv2 = nn.Conv2d(width, 2 * width, 3, stride=2) if in_size >= 28 else None   # 12 -> 5
-        side = (in_size - 5) // 2 + 1
-        side = (side - 3) // 2 + 1 if self.conv2 is not None else side
-        self.fc = nn.Linear((2 * width if self.conv2 is not None else width) * side * side, classes)
+        k1, s1 = (5, 2) if in_size >= 28 else (3, 1)
+        self.conv1 = nn.Conv2d(1, width, k1, stride=s1)
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, stride=2)
+        side = (in_size - k1) // s1 + 1
+        side = (side - 3) // 2 + 1
+        self.fc = nn.Linear(2 * width * side * side, classes)
 
     def forward(self, x):
         x = torch.tanh(self.conv1(x))
-        if self.conv2 is not None:
-            x = torch.tanh(self.conv2(x))
+        x = torch.tanh(self.conv2(x))
         return self.fc(x.flatten(1))
 
 

@@ -46,9 +46,7 @@ def test_cnn_small_mnist(data_root, claim, seed, cache_dir, device):
     d = ex.load_data(data_root, seed=seed, n_train=5500, pool=1, n_test=10000)
     imgs = d["images"].double()[:, None] / 255
     test = d["test_images"].double()[:, None] / 255
-    lr = MultiLogReg(d["X"].shape[1], 10, 0.01)
-    j = ex.pick_test_point(lr.losses(ex.fit_convex(lr, d["X"], d["y"], tol=1e-8), d["Xt"], d["yt"]), seed)
-    data = dict(X_img=imgs, y=d["y"], x_test=test[j], y_test=d["yt"][j], fingerprint=d["fingerprint"])
+    data = dict(X_img=imgs, y=d["y"], X_test_img=test, y_test=d["yt"], fingerprint=d["fingerprint"])
     r = ex.cnn_experiment(data, seed=seed, cache_dir=cache_dir, device=device, width=8, adam_steps=3000,
                           sgd_steps=2000, retrain_steps=2000, k=50)
-    claim("cnn_loo_pearson_full", r["R"], cg_iters=r["cg_iters"], test_index=j)
+    claim("cnn_loo_pearson_full", r["R"], cg_iters=r["cg_iters"], test_index=r["test_index"])
