@@ -163,8 +163,11 @@ def summary_table(df: pd.DataFrame, width: int = 44) -> str:
             value = f"{value} vs {_fmt(r['target'])}"
         lines.append(f"{r['paper']:<14} {cid:<{width}} {_fmt(r['paper_value']):>13} {value:>12}  "
                      f"{r['status']}{flag}")
-    counts = df["status"].value_counts()
-    lines.append("  ".join(f"{k}: {int(counts[k])}" for k in STATUS_ORDER if counts.get(k, 0)))
+    learned = [_learned(r) for _, r in df.iterrows()]
+    for label, part in (("findings (learned)", df[learned]), ("facts and checks (not learned)", df[[not x for x in learned]]),
+                        ("all claims", df)):
+        counts = part["status"].value_counts()
+        lines.append(f"{label}: " + "  ".join(f"{k}: {int(counts[k])}" for k in STATUS_ORDER if counts.get(k, 0)))
     return "\n".join(lines) + "\n"
 
 
