@@ -26,14 +26,15 @@ the originals' own tools) read them unchanged:
     cityscapes   cityscapes/leftImg8bit/{train,val,test}/<city>/*_leftImg8bit.png, gtFine/.../*_gtFine_{labelIds,
                  instanceIds,color}.png and *_gtFine_polygons.json
     omniglot     omniglot/python/images_{background,evaluation}/<Alphabet>/characterNN/<id>_<drawer>.png
-                 (105x105 1-bit PNGs) and the same folders zipped (images_background.zip, ...)
+                 (105x105 1-bit PNGs) and the same folders zipped (images_background.zip, ...); with
+                 total=(964, 659) the release's 1,623 characters (the full tier's split needs them)
     vctk         audio/VCTK-Corpus-0.92/wav48_silence_trimmed/pNNN/pNNN_MMM_mic{1,2}.flac (48 kHz, 16-bit FLAC),
-                 txt/pNNN/pNNN_MMM.txt, speaker-info.txt
+                 txt/pNNN/pNNN_MMM.txt, speaker-info.txt (3 speakers x 6 clips of 0.6 s)
     mnist        mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz (IDX, big-endian header, gzip)
 
 What cannot be byte-compatible is said where it matters: the images are drawn, not photographs; the
-counts are tiny (so checks of a dataset's size, e.g. Omniglot's 1,623 characters or MNIST's sha256,
-do not pass on them); the ILSVRC synsets are the real 1,000, the COCO categories the real 80.
+counts are tiny (so checks of a dataset's size, e.g. MNIST's sha256, do not pass on them; Omniglot's
+1,623 characters are written on request); the ILSVRC synsets are the real 1,000, the COCO categories the real 80.
 """
 from __future__ import annotations
 
@@ -395,37 +396,48 @@ def cityscapes(root: Path, n: int = 2, seed: int = 0, size=(256, 128)) -> Path:
     return base
 
 
-def omniglot(root: Path, seed: int = 0, alphabets: int = 2, characters: int = 3, drawers: int = 20) -> Path:
+def omniglot(root: Path, seed: int = 0, alphabets: int = 2, characters: int = 3, drawers: int = 20,
+             total: tuple[int, int] | None = None, zips: bool = True) -> Path:
     """images_background and images_evaluation: <Alphabet>/characterNN/<character id>_<drawer>.png,
-    105x105 1-bit PNGs (ink black on white), and the zip files the release ships."""
+    105x105 1-bit PNGs (ink black on white), and the zip files the release ships.
+
+    `characters` per alphabet, or with `total=(964, 659)` the release's character counts (background,
+    evaluation) spread over the `alphabets` of each part: the 1,623 characters the full tier's Vinyals
+    split checks for (with `drawers=6`, enough for 5-shot episodes, ~10k tiny PNGs)."""
     from PIL import Image, ImageDraw
     rng = np.random.default_rng(seed + 6)
     base = Path(root) / "omniglot" / "python"
     char_id = 0
-    for part, names in (("images_background", ("Alphabet_of_the_Magi", "Anglo-Saxon_Futhorc", "Armenian")),
-                        ("images_evaluation", ("Angelic", "Atemayar_Qelisayer", "Atlantean"))):
-        for alpha in names[:alphabets]:
-            for c in range(1, characters + 1):
+    for p, (part, names) in enumerate((("images_background", ("Alphabet_of_the_Magi", "Anglo-Saxon_Futhorc", "Armenian")),
+                                       ("images_evaluation", ("Angelic", "Atemayar_Qelisayer", "Atlantean")))):
+        names = names[:alphabets]
+        per = [characters] * len(names) if total is None else \
+            [total[p] // len(names) + (a < total[p] % len(names)) for a in range(len(names))]
+        for alpha, n_chars in zip(names, per):
+            for c in range(1, n_chars + 1):
                 char_id += 1
                 strokes = rng.integers(15, 90, (3, 4))
+                folder = base / part / alpha / f"character{c:02d}"
+                folder.mkdir(parents=True, exist_ok=True)
                 for d in range(1, drawers + 1):
                     im = Image.new("1", (105, 105), 1)
                     draw = ImageDraw.Draw(im)
                     for s in strokes:
                         jitter = rng.integers(-4, 5, 4)
                         draw.line([tuple(s[:2] + jitter[:2]), tuple(s[2:] + jitter[2:])], fill=0, width=3)
-                    path = base / part / alpha / f"character{c:02d}" / f"{char_id:04d}_{d:02d}.png"
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    im.save(path, "PNG")
-        with zipfile.ZipFile(base / f"{part}.zip", "w", zipfile.ZIP_DEFLATED) as z:
-            for p in sorted((base / part).rglob("*")):
-                z.write(p, p.relative_to(base).as_posix() + ("/" if p.is_dir() else ""))
+                    im.save(folder / f"{char_id:04d}_{d:02d}.png", "PNG")
+        if zips:
+            with zipfile.ZipFile(base / f"{part}.zip", "w", zipfile.ZIP_DEFLATED) as z:
+                for q in sorted((base / part).rglob("*")):
+                    z.write(q, q.relative_to(base).as_posix() + ("/" if q.is_dir() else ""))
     return base
 
 
-def vctk(root: Path, seed: int = 0, speakers=("p225", "p226", "p227"), per_speaker: int = 3,
-         seconds: float = 0.5) -> Path:
-    """VCTK 0.92: 48 kHz 16-bit FLAC per microphone, transcripts and speaker-info.txt."""
+def vctk(root: Path, seed: int = 0, speakers=("p225", "p226", "p227"), per_speaker: int = 6,
+         seconds: float = 0.6) -> Path:
+    """VCTK 0.92: 48 kHz 16-bit FLAC per microphone, transcripts and speaker-info.txt. The defaults fit
+    the WaveNet full tier: it holds out each speaker's last 5 utterances (so 6 leave one to train on)
+    and trains on 8,000-sample crops at 16 kHz (0.5 s; the clips are 0.6 s)."""
     import soundfile as sf
     rng = np.random.default_rng(seed + 7)
     base = Path(root) / "audio" / "VCTK-Corpus-0.92"

@@ -174,16 +174,29 @@ def test_omniglot(fake_root):
     assert any(n.startswith("images_evaluation/") and n.endswith(".png") for n in names)
 
 
+def test_omniglot_release_counts_spread_over_alphabets(tmp_path):
+    """total=(background, evaluation) writes that many characters per part (the full tier asks for the
+    release's 964 + 659), spread over the alphabets, with `drawers` drawings each and the ids running on."""
+    from datasets import omniglot
+    base = fake.omniglot(tmp_path, total=(7, 5), drawers=2, zips=False)
+    bg, ev = omniglot.load_alphabets(base / "images_background"), omniglot.load_alphabets(base / "images_evaluation")
+    assert bg.images.shape == (7, 2, 28, 28) and ev.images.shape == (5, 2, 28, 28)
+    per_alpha = sorted(len(list(a.iterdir())) for a in (base / "images_background").iterdir())
+    assert per_alpha == [3, 4] and not (base / "images_background.zip").exists()
+    assert (base / "images_evaluation" / "Atemayar_Qelisayer" / "character02" / "0012_02.png").is_file()
+
+
 def test_vctk(fake_root):
     import soundfile as sf
 
     from datasets.audio import load_vctk, vctk_files
     files = vctk_files(fake_root)
-    assert sorted(files) == ["p225", "p226", "p227"] and all(len(v) == 3 for v in files.values())
+    assert sorted(files) == ["p225", "p226", "p227"] and all(len(v) == 6 for v in files.values())
     info = sf.info(str(files["p225"][0]))
     assert (info.samplerate, info.channels, info.format, info.subtype) == (48000, 1, "FLAC", "PCM_16")
     utts = load_vctk(fake_root, sr=16000, per_speaker=1)
     assert len(utts) == 3 and utts[0].sr == 16000 and np.abs(utts[0].audio).max() > 0.1
+    assert len(utts[0].audio) > 8000          # longer than the WaveNet full tier's 8,000-sample crops
 
 
 def test_mnist_idx(fake_root):
