@@ -96,6 +96,7 @@ class _State:
         self.recorder = None
         self.worker_name = worker["workerid"] if worker else "main"
         self.papers: set[str] = set()
+        self.suite_seconds: dict[str, float] = {}   # paper -> setup + call + teardown seconds (its worker's)
         self.claims_cache: dict[Path, object] = {}
         self.calibration_cache: dict[Path, dict] = {}
         self.benchmark: dict | None = None
@@ -142,6 +143,8 @@ def pytest_configure(config):
             if (d / "claims.toml").exists():
                 config.addinivalue_line("markers", f"{d.name}: tests of the {d.name} suite")
     state = _State(config)
+    if not state.is_worker:
+        config.pluginmanager.register(_SuiteTimer(state), "repro-suite-timer")
     from reference_impls.common import set_untrained_mode, untrained_mode
     state.untrained_before = untrained_mode()
     set_untrained_mode(state.untrained)   # the flag decides; inherited by xdist workers and subprocesses
@@ -460,6 +463,20 @@ def claim(request, repro_state) -> ClaimRecorder:
 
 
 # ----------------------------------------------------------------------------- end of run
+class _SuiteTimer:
+    """Each suite's cost (setup, call and teardown of its tests, on the worker that ran them): the
+    one-thread cold seconds that `[paper] smoke_seconds` records, printed at the end of the run."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def pytest_runtest_logreport(self, report):
+        parts = Path(report.nodeid.split("::")[0]).parts
+        if SUITES in parts[:-1]:
+            paper = parts[parts.index(SUITES) + 1]
+            self.state.suite_seconds[paper] = self.state.suite_seconds.get(paper, 0.0) + report.duration
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session):
     """The reference benchmark, before xdist starts its workers (so nothing else is running)."""
@@ -495,6 +512,7 @@ def pytest_sessionfinish(session, exitstatus):
         "args": sys.argv[1:], "mode": "untrained" if state.untrained else "rehearsal" if state.rehearsal else "trained",
         "world_size": state.world_size,
         "benchmark": state.benchmark,
+        "suite_seconds": {p: round(t, 1) for p, t in sorted(state.suite_seconds.items())},
     }
     tmp = state.run_dir / "run.json.tmp"
     tmp.write_text(json.dumps(meta, indent=1))
@@ -545,4 +563,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if state.benchmark:
         from .bench import describe
         tr.write_line(f"wall time {time.time() - state.t0:.0f} s; {describe(state.benchmark)}")
+        if state.suite_seconds:
+            tr.write_line("suite seconds (one worker, one thread each): " + ", ".join(
+                f"{p} {t:.0f}" for p, t in sorted(state.suite_seconds.items(), key=lambda kv: -kv[1])))
         tr.write_line(f"run:    {state.run_dir}")

@@ -356,3 +356,22 @@ def test_other(claim):
     from pytest_benchmark.logger import Logger
     store = FileStorage(str(bench.parent), default_machine_id=None, logger=Logger(level=0))
     assert len(list(store.load_benchmarks(str(bench)))) == 2
+
+
+def test_run_records_each_suites_cost(project):
+    write_tests(project, '''
+import time, pytest
+
+@pytest.fixture(scope="module")
+def model():
+    time.sleep(0.3)       # a "training" in a fixture counts toward the suite
+    return 1
+
+def test_params(claim, model):
+    claim("params", 760)
+''')
+    res = project.runpytest("suites")
+    res.assert_outcomes(passed=1)
+    (run,) = (project.path / "reports" / "out" / "runs").iterdir()
+    seconds = json.loads((run / "run.json").read_text())["suite_seconds"]
+    assert set(seconds) == {"demo"} and 0.3 <= seconds["demo"] < 30
