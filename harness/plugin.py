@@ -9,7 +9,8 @@ Fixtures: `claim` (record + assert a claim of this test's paper), `seed`, `devic
 `data_root`, `cache_dir`, `artifacts` (figures and curves for the report).
 Markers: `@pytest.mark.full` (full tier; unmarked tests are smoke), one marker per paper
 (added automatically from the folder name: `pytest -m cam`).
-Loaders raise `datasets.DataMissing` -> the test is skipped with the expected layout.
+Loaders raise `datasets.DataMissing` -> the test is skipped with the expected layout; an optional package
+missing (`reference_impls.common.require` raises DependencyMissing) -> skipped saying what to install.
 """
 from __future__ import annotations
 
@@ -247,9 +248,12 @@ def pytest_collection_modifyitems(session, config, items):
 
 # ----------------------------------------------------------------------------- data -> skip
 def _data_missing_to_skip(outcome):
+    from reference_impls.common import DependencyMissing
     exc = outcome.excinfo[1] if outcome.excinfo else None
     if isinstance(exc, DataMissing):
         outcome.force_exception(pytest.skip.Exception(f"data missing: {exc}", _use_item_location=True))
+    elif isinstance(exc, DependencyMissing):
+        outcome.force_exception(pytest.skip.Exception(f"optional dependency missing: {exc}", _use_item_location=True))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
+PYTHONPATH = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))   # the project, then the caller's
 
 CLAIMS = '''
 [paper]
@@ -97,7 +98,7 @@ def _project(tmp_path: Path) -> Path:
 
 def _run(proj: Path, nproc: int, cache: Path, results: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REPRO_", "RANK", "WORLD_SIZE", "LOCAL_"))}
-    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", REPRO_PROGRESS="0", REPRO_BENCH="off",
+    env.update(PYTHONPATH=PYTHONPATH, OMP_NUM_THREADS="1", REPRO_PROGRESS="0", REPRO_BENCH="off",
                REPRO_CACHE_DIR=str(cache), REPRO_LOADER_WORKERS="0")
     args = ["-m", "pytest", "suites", "--tier", "full", "--device", "cpu", "--results-dir", str(results),
             "--history", "off", "-q"]

@@ -156,6 +156,22 @@ def test_needs_data(claim, data_root):
     res.stdout.fnmatch_lines(["*data missing: missing */data/omniglot/python/images_background*"])
 
 
+
+def test_missing_optional_dependency_skips_saying_what_to_install(project):
+    write_tests(project, '''
+from reference_impls.common import require
+
+def test_needs_crf(claim):
+    require("surely_not_installed_pkg.densecrf", "pip install -e '.[crf]' (pydensecrf2)")
+
+def test_raw_import_error_still_fails(claim):
+    import surely_not_installed_pkg  # noqa: F401
+''')
+    res = project.runpytest("suites", "-rs")
+    res.assert_outcomes(skipped=1, failed=1)
+    res.stdout.fnmatch_lines(["*optional dependency missing: surely_not_installed_pkg.densecrf is not installed*"
+                              "pip install -e '.?crf?' (pydensecrf2)"])
+
 def test_malformed_claims_is_a_one_line_usage_error(project):
     (project.path / "suites" / "demo" / "claims.toml").write_text(CLAIMS.replace('value = 760', 'value = "x"'))
     write_tests(project, "def test_a(claim):\n    claim('params', 760)\n")

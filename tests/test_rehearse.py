@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
+PYTHONPATH = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))   # the project, then the caller's
 
 
 def test_cpu_rehearsal_writes_the_table(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "REPRO_LOADER_WORKERS": "0"}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "OMP_NUM_THREADS": "1", "REPRO_LOADER_WORKERS": "0"}
     out = subprocess.run([sys.executable, "-m", "reference_impls.common.rehearse", "--device", "cpu", "--steps", "1",
                           "--warmup", "0", "--scale", "0.125", "--workers", "0", "--out", str(tmp_path)],
                          env=env, capture_output=True, text=True, cwd=ROOT, timeout=1200)

@@ -12,6 +12,7 @@ from reference_impls.common import CheckpointError, fit, seed_everything, traine
 from reference_impls.common.cache import cache_key, load_weights
 
 ROOT = Path(__file__).parents[1]
+PYTHONPATH = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))   # the project, then the caller's
 
 
 def _data(seed=0, n=64):
@@ -106,7 +107,7 @@ def test_nonfinite_loss_stops_training_with_a_clear_error():
 def test_ddp_two_gloo_processes_match_single_process(tmp_path):
     """torchrun --nproc_per_node=2 (gloo, CPU) trains to the same weights as one process with the
     combined batch: DDP averages gradients over ranks."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "OMP_NUM_THREADS": "1"}
     single = subprocess.run([sys.executable, "-m", "reference_impls.common.ddp_check", str(tmp_path / "single.pt")],
                             env=env, capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr

@@ -8,7 +8,7 @@ the code), and measures at the paper's input resolution and batch size, on synth
 - compute rate: `steps` training steps (forward, loss, backward, optimizer) after `warmup` steps,
   timed with the device synchronised at both ends only (images/s, step time, peak memory);
 - input rate: the paper's decoding path (JPEG/PNG/FLAC decode, resize, crop, to tensor) over a
-  miniature copy of the real layout (`datasets.fake`), through `common.loader` with its default
+  miniature copy of the real layout (`datasets.fake`, images drawn at the originals' typical sizes), through `common.loader` with its default
   workers, for as many images as the compute measurement used; an input rate below the compute
   rate flags the pipeline as input-bound;
 - the projected device-hours of the paper's schedule (its iterations x batch, from the suite's
@@ -203,6 +203,10 @@ def _paths() -> list[Path_]:
     ]
 
 
+# the miniature layouts' images are drawn at the originals' typical sizes here (their default is smaller),
+# so that the input rate measures the decoding cost of the real photographs' pixel counts
+TYPICAL_SIZE = {"voc2007": (500, 375), "voc2012": (500, 375), "coco": (640, 480), "ilsvrc_val": (500, 375)}
+
 LEFT = {"rare_events": "episodic memory training (600k Adam steps on 28x28 Omniglot) not in the rehearsal yet",
         "influence": "MNIST convex fits and Hessian-vector products: not a GPU training schedule"}
 
@@ -292,7 +296,8 @@ def rehearse(device="cpu", steps: int = 200, warmup: int = 3, scale: float = 1.0
             if papers and p.paper not in papers:
                 continue
             if data_root is None and not (root / f".{p.layout}").exists():
-                fake.write(p.layout, root)
+                size = TYPICAL_SIZE.get(p.layout)
+                fake.LAYOUTS[p.layout](root, seed=0, **({"size": size} if size else {}))
                 (root / f".{p.layout}").touch()
             row = {"paper": p.paper, "path": p.what, "schedule": p.schedule, "unit": p.unit,
                    "paper_resolution": p.resolution, "paper_batch": p.batch_size, "scaled": scale != 1.0}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import random
 import time
@@ -9,6 +10,19 @@ import time
 import numpy as np
 import torch
 import torch.distributed as dist
+
+
+class DependencyMissing(ImportError):
+    """An optional package that a test needs is not installed (an extra of pyproject.toml, e.g. the
+    CRF); the harness turns it into a skip whose reason says what to install, as it does for data."""
+
+
+def require(module: str, install: str):
+    """Import an optional dependency, or raise DependencyMissing naming how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise DependencyMissing(f"{module} is not installed ({e}); {install}") from None
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
