@@ -3,7 +3,7 @@
     python -m datasets check [--data-root DIR]      (or: ./repro data)
     python -m datasets fake --layout NAME DIR       (or: ./repro data fake --layout NAME DIR): a few images
         in a published layout (datasets/fake.py; NAME: voc2007, voc2012, coco, ilsvrc_val, ilsvrc_train, ilsvrc_test,
-        cityscapes, omniglot, vctk, mnist, or all)
+        cityscapes, omniglot, vctk, mnist, flickr30k, pascal_sentences, sbu, or all)
 
 Only looks for the top-level paths; the loaders check the files themselves when a suite runs.
 """

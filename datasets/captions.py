@@ -28,9 +28,13 @@ PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 
 KARPATHY = {
     "coco": ("coco", "dataset_coco.json", "coco/dataset_coco.json (Karpathy split) + coco/train2014/*.jpg + coco/val2014/*.jpg"),
-    "flickr8k": ("flickr8k", "dataset_flickr8k.json", "flickr8k/dataset_flickr8k.json (Karpathy split) + flickr8k/images/*.jpg"),
-    "flickr30k": ("flickr30k", "dataset_flickr30k.json", "flickr30k/dataset_flickr30k.json (Karpathy split) + flickr30k/images/*.jpg"),
+    "flickr8k": ("flickr8k", "dataset_flickr8k.json",
+                 "flickr8k/dataset_flickr8k.json (Karpathy split) + flickr8k/images/*.jpg (or Flicker8k_Dataset/, as unzipped)"),
+    "flickr30k": ("flickr30k", "dataset_flickr30k.json",
+                  "flickr30k/dataset_flickr30k.json (Karpathy split) + flickr30k/images/*.jpg (or flickr30k-images/, as untarred)"),
 }
+# the image folder's name in the official archives, accepted beside "images"
+RELEASED_IMAGE_DIR = {"flickr8k": "Flicker8k_Dataset", "flickr30k": "flickr30k-images"}
 PASCAL_LAYOUT = "pascal-sentences/dataset/<category>/<name>.jpg + pascal-sentences/sentence/<category>/<name>.txt (5 lines)"
 SBU_LAYOUT = "sbu/SBU_captioned_photo_dataset_captions.txt (one caption a line) + sbu/images/<0-based line>.jpg"
 
@@ -110,13 +114,15 @@ def load_karpathy(root, name: str, split: str = "test", check_images: bool = Tru
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DataError(f"{path}: expected {{'images': [...]}} (Karpathy's split format)")
     splits = {"train": ("train", "restval")}.get(split, (split,))
+    released = RELEASED_IMAGE_DIR.get(name)
+    image_dir = released if released and not (base / "images").is_dir() and (base / released).is_dir() else "images"
     items = []
     for i, im in enumerate(data["images"]):
         try:
             if im["split"] not in splits:
                 continue
             caps = [s["raw"] for s in im["sentences"]]
-            sub = im.get("filepath", "") if name == "coco" else "images"
+            sub = im.get("filepath", "") if name == "coco" else image_dir
             img = base / sub / im["filename"]
             image_id = im.get("cocoid", im.get("imgid", i))
         except (KeyError, TypeError) as e:

@@ -31,6 +31,11 @@ the originals' own tools) read them unchanged:
     vctk         audio/VCTK-Corpus-0.92/wav48_silence_trimmed/pNNN/pNNN_MMM_mic{1,2}.flac (48 kHz, 16-bit FLAC),
                  txt/pNNN/pNNN_MMM.txt, speaker-info.txt (3 speakers x 6 clips of 0.6 s)
     mnist        mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz (IDX, big-endian header, gzip)
+    flickr30k    flickr30k/dataset_flickr30k.json (Karpathy's split: train/val/test) + flickr30k/images/<flickr id>.jpg
+    pascal_sentences  pascal-sentences/dataset/<VOC class>/<VOC 2008 id>.jpg + pascal-sentences/sentence/<class>/<id>.txt
+                 (five sentences a file, as scraped from the UIUC page)
+    sbu          sbu/SBU_captioned_photo_dataset_{captions,urls}.txt (aligned lines, as released) and
+                 sbu/images/<0-based line>.jpg for the photos fetched (one URL "dead": no image)
 
 What cannot be byte-compatible is said where it matters: the images are drawn, not photographs; the
 counts are tiny (so checks of a dataset's size, e.g. MNIST's sha256, do not pass on them; Omniglot's
@@ -489,9 +494,69 @@ def mnist(root: Path, seed: int = 0, n_train: int = 64, n_test: int = 32) -> Pat
     return base
 
 
+def _sentences(k: int) -> list[str]:
+    """Five captions of image k, capitalised with a full stop (as the releases' raw sentences)."""
+    return [WORDS[(k + j) % len(WORDS)].capitalize() + "." for j in range(5)]
+
+
+def flickr30k(root: Path, n: int = 8, seed: int = 0, size=(160, 120)) -> Path:
+    """Karpathy's dataset_flickr30k.json (the 29k/1k/1k split; here the last quarter test, the one
+    before it val) and the images, named by their Flickr ids as in flickr30k-images/."""
+    rng = np.random.default_rng(seed + 10)
+    base = Path(root) / "flickr30k"
+    images, sentid = [], 0
+    for k in range(n):
+        fname = f"{1000092795 + 7919 * k}.jpg"
+        _jpeg(base / "images" / fname, _image(rng, *size, _objects(rng, *size, 20)))
+        split = "test" if k >= n - max(1, n // 4) else "val" if k >= n - 2 * max(1, n // 4) else "train"
+        sents = _sentences(k)
+        ids = list(range(sentid, sentid + len(sents)))
+        sentid += len(sents)
+        images.append({"sentids": ids, "imgid": k, "split": split, "filename": fname,
+                       "sentences": [{"tokens": s.rstrip(".").lower().split(), "raw": s, "imgid": k, "sentid": i}
+                                     for s, i in zip(sents, ids)]})
+    _write(base / "dataset_flickr30k.json", json.dumps({"images": images, "dataset": "flickr30k"}))
+    return base
+
+
+def pascal_sentences(root: Path, per_class: int = 2, classes=("aeroplane", "bicycle"), seed: int = 0,
+                     size=(160, 120)) -> Path:
+    """Rashtchian et al.'s Pascal sentences (50 VOC 2008 images of each of the 20 classes, five
+    sentences each) as the UIUC page is usually scraped: dataset/<class>/<id>.jpg and
+    sentence/<class>/<id>.txt (one sentence a line)."""
+    rng = np.random.default_rng(seed + 11)
+    base = Path(root) / "pascal-sentences"
+    k = 0
+    for c in classes:
+        for _ in range(per_class):
+            iid = f"2008_{716 + 37 * k:06d}"
+            objs = [(VOC_CLASSES.index(c), *o[1:]) for o in _objects(rng, *size, 1)]
+            _jpeg(base / "dataset" / c / f"{iid}.jpg", _image(rng, *size, objs))
+            _write(base / "sentence" / c / f"{iid}.txt", "".join(f" {s}\n" for s in _sentences(k)))
+            k += 1
+    return base
+
+
+def sbu(root: Path, n: int = 12, seed: int = 0, size=(160, 120), dead: tuple[int, ...] = (3,)) -> Path:
+    """SBU captioned photos: the release's two aligned text files (one caption / one Flickr URL a
+    line) and the photos a user fetched, sbu/images/<0-based line>.jpg; the lines in `dead` have
+    no image (a dead URL, as many SBU URLs are)."""
+    rng = np.random.default_rng(seed + 12)
+    base = Path(root) / "sbu"
+    caps, urls = [], []
+    for k in range(n):
+        caps.append(WORDS[k % len(WORDS)].capitalize() + (" on a sunny day" if k % 3 == 0 else ""))
+        urls.append(f"http://static.flickr.com/{2723 + k}/{4385058960 + 1009 * k}_b0f291553e.jpg")
+        if k not in dead:
+            _jpeg(base / "images" / f"{k}.jpg", _image(rng, *size, _objects(rng, *size, 20)))
+    _write(base / "SBU_captioned_photo_dataset_captions.txt", "".join(f"{c}\n" for c in caps))
+    _write(base / "SBU_captioned_photo_dataset_urls.txt", "".join(f"{u}\n" for u in urls))
+    return base
+
+
 LAYOUTS = {"voc2007": voc2007, "voc2012": voc2012, "coco": coco, "ilsvrc_val": ilsvrc_val,
            "ilsvrc_train": ilsvrc_train, "ilsvrc_test": ilsvrc_test, "cityscapes": cityscapes, "omniglot": omniglot, "vctk": vctk,
-           "mnist": mnist}
+           "mnist": mnist, "flickr30k": flickr30k, "pascal_sentences": pascal_sentences, "sbu": sbu}
 
 
 def write(layout: str, root: str | Path, seed: int = 0) -> list[Path]:

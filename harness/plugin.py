@@ -257,6 +257,17 @@ def _data_missing_to_skip(outcome):
 
 
 @pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """--full-steps cuts full-tier training only: a smoke-tier test of a `--tier all` run sees none."""
+    cut = os.environ.pop("REPRO_FULL_STEPS", None) if getattr(item, "_repro_tier", None) == "smoke" else None
+    try:
+        yield
+    finally:
+        if cut is not None:
+            os.environ["REPRO_FULL_STEPS"] = cut
+
+
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item):
     outcome = yield
     _data_missing_to_skip(outcome)

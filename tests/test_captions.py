@@ -127,6 +127,16 @@ def test_karpathy_loader(tmp_path):
         load_karpathy(root, "flickr8k", "val")
 
 
+
+def test_karpathy_reads_the_released_image_folders(tmp_path):
+    """Flickr30k untars to flickr30k-images/, Flickr8k unzips to Flicker8k_Dataset/: both are read as is."""
+    for name, folder in (("flickr30k", "flickr30k-images"), ("flickr8k", "Flicker8k_Dataset")):
+        (tmp_path / name / folder).mkdir(parents=True)
+        (tmp_path / name / folder / "1.jpg").write_bytes(b"")
+        (tmp_path / name / f"dataset_{name}.json").write_text(json.dumps(
+            {"images": [{"filename": "1.jpg", "split": "test", "sentences": [{"raw": "a dog"}]}]}))
+        assert load_karpathy(tmp_path, name, "test")[0].image == tmp_path / name / folder / "1.jpg"
+
 def test_karpathy_missing_and_malformed(tmp_path):
     with pytest.raises(DataMissing, match="dataset_coco.json"):
         load_karpathy(tmp_path, "coco")

@@ -212,3 +212,25 @@ def test_mnist_idx(fake_root):
         assert r == f == b"\x00\x00\x08\x01"
     with pytest.raises(Exception, match="sha256"):
         load_mnist(fake_root, "train")
+
+
+def test_flickr30k_pascal_sentences_and_sbu(fake_root):
+    from datasets.captions import load_karpathy, load_pascal_sentences, load_sbu
+    splits = {s: load_karpathy(fake_root, "flickr30k", s) for s in ("train", "val", "test")}
+    assert [len(splits[s]) for s in ("train", "val", "test")] == [4, 2, 2]
+    assert all(it.image.exists() and len(it.captions) == 5 for its in splits.values() for it in its)
+    assert splits["test"][0].image.parent == fake_root / "flickr30k" / "images"
+    # Karpathy's schema: the same keys per image and per sentence as the COCO file (less COCO's own)
+    f30k = json.loads((fake_root / "flickr30k" / "dataset_flickr30k.json").read_text())
+    coco = json.loads((fake_root / "coco" / "dataset_coco.json").read_text())
+    assert f30k["dataset"] == "flickr30k" and set(f30k["images"][0]) == set(coco["images"][0]) - {"cocoid", "filepath"}
+    assert set(f30k["images"][0]["sentences"][0]) == {"tokens", "raw", "imgid", "sentid"}
+    pascal = load_pascal_sentences(fake_root)
+    assert len(pascal) == 4 and all(it.image.exists() and len(it.captions) == 5 for it in pascal)
+    assert pascal[0].image_id == "aeroplane/2008_000716"
+    train, test = load_sbu(fake_root, n_test=2)
+    assert len(train) == 9 and len(test) == 2 and 3 not in {it.image_id for it in train + test}   # line 3: dead URL
+    caps = (fake_root / "sbu" / "SBU_captioned_photo_dataset_captions.txt").read_text().splitlines()
+    urls = (fake_root / "sbu" / "SBU_captioned_photo_dataset_urls.txt").read_text().splitlines()
+    assert len(caps) == len(urls) == 12 and all(u.startswith("http://static.flickr.com/") for u in urls)
+    assert test[-1].captions == [caps[11]]

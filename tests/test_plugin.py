@@ -141,6 +141,27 @@ def test_big(claim):
     res.assert_outcomes(passed=1)
 
 
+
+def test_full_steps_cut_full_tier_tests_only_and_key_the_cache(project):
+    """`--tier all --full-steps 1`: the smoke test trains at its own size (no cut, the paper run's cache
+    key), the full-tier test is cut and its cache key differs from the paper run's."""
+    write_tests(project, '''
+import pytest
+from reference_impls.common import full_steps
+from reference_impls.common.cache import cache_key
+
+PAPER_KEY = "%s"
+
+def test_small(claim):
+    assert full_steps() is None and cache_key("m", {}, 0) == PAPER_KEY
+
+@pytest.mark.full
+def test_big(claim):
+    assert full_steps() == 1 and cache_key("m", {}, 0) != PAPER_KEY
+''' % __import__("reference_impls.common.cache", fromlist=["cache_key"]).cache_key("m", {}, 0))
+    res = project.runpytest("suites", "--tier", "all", "--full-steps", "1")
+    res.assert_outcomes(passed=2)
+
 def test_missing_data_skips_with_expected_layout(project):
     write_tests(project, '''
 from datasets import locate

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from datasets.mnist import binary_subset, flip_labels, load_mnist, mnist_fingerprint
-from reference_impls.common import fit, trained, untrained_mode
+from reference_impls.common import fit, full_steps, trained, untrained_mode
 
 from . import influence as inf
 from . import models as models_module
@@ -37,10 +37,13 @@ def features(images: torch.Tensor, pool: int = 1) -> torch.Tensor:
     return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
 
 
-def load_data(root, *, seed: int, n_train: int | None, pool: int = 1, binary: bool = False, n_test: int | None = None):
-    """A seeded subset of MNIST train (n_train points; None = all) and the test set as features."""
-    xi, yi = load_mnist(root, "train")
-    xt, yt = load_mnist(root, "test")
+def load_data(root, *, seed: int, n_train: int | None, pool: int = 1, binary: bool = False, n_test: int | None = None,
+              verify: bool = True):
+    """A seeded subset of MNIST train (n_train points; None = all) and the test set as features.
+    `verify=False` skips the sha256 check of the files (`load_mnist`), e.g. for a rehearsal on the
+    miniature layout (`./repro data fake --layout mnist`), whose bytes are not MNIST's."""
+    xi, yi = load_mnist(root, "train", verify=verify)
+    xt, yt = load_mnist(root, "test", verify=verify)
     if binary:
         xi, yi = binary_subset(xi, yi)
         xt, yt = binary_subset(xt, yt)
@@ -53,9 +56,10 @@ def load_data(root, *, seed: int, n_train: int | None, pool: int = 1, binary: bo
 
 def pick_test_point(losses: torch.Tensor, seed: int, among: int = 20) -> int:
     """One of the `among` highest-loss test points, chosen with `seed` (the paper inspects
-    wrongly classified / high-loss test images, whose loss the training set moves the most)."""
+    wrongly classified / high-loss test images, whose loss the training set moves the most); all of
+    them when there are fewer (a miniature test set)."""
     g = torch.Generator().manual_seed(seed + 1)
-    return int(losses.argsort(descending=True)[int(torch.randint(0, among, (1,), generator=g))])
+    return int(losses.argsort(descending=True)[int(torch.randint(0, min(among, len(losses)), (1,), generator=g))])
 
 
 def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -89,21 +93,23 @@ def loo_experiment(model, theta, X, y, x_test, y_test, *, k: int, predictor=None
     pm = predictor or model
     n = len(X)
     g_test = pm.grads(theta, x_test[None], y_test[None])[0]
-    s_test = exact_ihvp(pm.hessian(theta, X, y), g_test)
+    L = cholesky(pm.hessian(theta, X, y))      # also the chord factor of the retraining when pm is the model
+    s_test = exact_ihvp(None, g_test, L=L)
     G = pm.grads(theta, X, y)
     pred = inf.predicted_loss_change_on_removal(G, s_test, n)
     top = pred.abs().argsort(descending=True)[:k]
-    actual = _loo_actual(model, theta, X, y, x_test, y_test, top, tol, loo_cache)
+    actual = _loo_actual(model, theta, X, y, x_test, y_test, top, tol, loo_cache, L_hat=L if pm is model else None)
     controls = {name: pearson(c[top], actual) for name, c in control_scores(G, g_test, n, seed).items()}
     return dict(indices=top, predicted=pred[top], actual=actual, R=pearson(pred[top], actual), R_controls=controls)
 
 
-def _loo_actual(model, theta, X, y, x_test, y_test, indices, tol, loo_cache=None):
-    """L(z_test, θ̂_{-i}) - L(z_test, θ̂) for each i in `indices` (LOO minimisers cached by i)."""
+def _loo_actual(model, theta, X, y, x_test, y_test, indices, tol, loo_cache=None, L_hat=None):
+    """L(z_test, θ̂_{-i}) - L(z_test, θ̂) for each i in `indices` (LOO minimisers cached by i);
+    `L_hat`: the Cholesky factor of the model's Hessian at θ̂, if already computed."""
     cache = {} if loo_cache is None else loo_cache
     todo = torch.tensor([i for i in indices.tolist() if i not in cache], dtype=torch.long)
     if len(todo):
-        for i, th in zip(todo.tolist(), leave_one_out(model, X, y, theta, todo, tol=tol)):
+        for i, th in zip(todo.tolist(), leave_one_out(model, X, y, theta, todo, tol=tol, L_hat=L_hat)):
             cache[i] = th
     base = model.losses(theta, x_test[None], y_test[None])[0]
     return torch.stack([model.losses(cache[i], x_test[None], y_test[None])[0] for i in indices.tolist()]) - base
@@ -196,10 +202,13 @@ def _cnn_step(fn: FunctionalNet, X, y, w):
 def retrain_sgd(fn: FunctionalNet, theta: torch.Tensor, X, y, W: torch.Tensor, *, steps: int, lr: float) -> torch.Tensor:
     """Plain full-batch SGD (θ <- θ - lr ∇L(θ; w), torch.optim.SGD's arithmetic) from θ, `steps`
     steps for every weight vector (row of W); returns the final θ per row. In the negative-control
-    run it trains nothing (every row stays at θ)."""
+    run it trains nothing (every row stays at θ); in a rehearsal (`full_steps()` = N, `--full-steps N`)
+    it runs at most N steps per row, as `fit` does."""
     thetas = theta.detach().repeat(len(W), 1)
     if untrained_mode():
         return thetas
+    if full_steps() is not None:
+        steps = min(steps, full_steps())
     grad = torch.func.grad(lambda th, w: fn.objective(th, X, y, w))
     with torch.no_grad():
         for r in range(len(W)):

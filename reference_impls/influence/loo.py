@@ -10,13 +10,16 @@ through `common.fit`).
 
 Both are training paths outside `common.trained`/`fit`: in the negative-control run
 (`common.untrained_mode()`) they train nothing -- `newton` returns its starting point (the model's
-initialisation, θ = 0) and `leave_one_out` returns θ̂ for every removed point.
+initialisation, θ = 0) and `leave_one_out` returns θ̂ for every removed point. In a rehearsal
+(`common.full_steps()` = N, from `pytest --tier full --full-steps N`) they follow `fit`'s cut: at most
+N Newton steps and N chord steps per removed point, no full-Newton fallback and no convergence check
+(at d = 7,850 each step is a Cholesky of seconds; the path runs, the numbers mean nothing).
 """
 from __future__ import annotations
 
 import torch
 
-from reference_impls.common import untrained_mode
+from reference_impls.common import full_steps, untrained_mode
 
 from .solvers import cholesky, exact_ihvp
 
@@ -25,6 +28,9 @@ def newton(model, X, y, theta0=None, w=None, *, tol: float = 1e-10, maxiter: int
     theta = model.init(X.dtype, X.device) if theta0 is None else theta0.clone()
     if untrained_mode():   # the negative-control run: no training
         return theta
+    rehearsal = full_steps() is not None
+    if rehearsal:          # a rehearsal (--full-steps N): N steps, unconverged
+        maxiter = min(maxiter, full_steps())
     f = model.objective(theta, X, y, w)
     for _ in range(maxiter):
         g = model.gradient(theta, X, y, w)
@@ -41,6 +47,8 @@ def newton(model, X, y, theta0=None, w=None, *, tol: float = 1e-10, maxiter: int
                 break
             a *= 0.5
         theta, f = cand, fc
+    if rehearsal:
+        return theta
     g = model.gradient(theta, X, y, w)
     if float(g.abs().max()) > tol:
         raise ArithmeticError(f"Newton did not converge: ||grad||_inf = {float(g.abs().max()):.2e} > {tol}")
@@ -54,6 +62,9 @@ def leave_one_out(model, X, y, theta_hat, indices, *, tol: float = 1e-10, chord_
     if untrained_mode():
         return theta_hat[None].repeat(len(indices), 1)
     L_hat = cholesky(model.hessian(theta_hat, X, y)) if L_hat is None else L_hat
+    rehearsal = full_steps() is not None
+    if rehearsal:          # a rehearsal (--full-steps N): N chord steps, no Newton fallback
+        chord_iters = min(chord_iters, full_steps())
     out = []
     for i in indices.tolist():
         w = torch.ones(len(X), dtype=X.dtype, device=X.device)
@@ -65,6 +76,7 @@ def leave_one_out(model, X, y, theta_hat, indices, *, tol: float = 1e-10, chord_
                 break
             theta = theta - exact_ihvp(None, g, L=L_hat)
         else:
-            theta = newton(model, X, y, theta, w, tol=tol)
+            if not rehearsal:
+                theta = newton(model, X, y, theta, w, tol=tol)
         out.append(theta)
     return torch.stack(out)

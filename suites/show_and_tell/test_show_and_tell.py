@@ -18,7 +18,7 @@ from datasets import fingerprint, locate
 from datasets.captions import KARPATHY, load_coco_paper_split, load_karpathy, load_pascal_sentences, load_sbu
 from metrics import captioning as C
 from reference_impls import show_and_tell as st
-from reference_impls.common import full_steps, num_threads
+from reference_impls.common import full_steps, num_threads, rehearsal_items
 
 BEAM = 20           # the paper's beam size (section 4.3.1)
 BEAM_RELEASED = 3   # the released im2txt model's beam size: timed for the speed claim
@@ -184,14 +184,18 @@ def _karpathy(data_root, name):
         locate(data_root, f"{KARPATHY[name][0]}/{KARPATHY[name][1]}", KARPATHY[name][2])
 
 
+def _coco_paper_split(data_root):
+    n_test = {} if full_steps() is None else {"n_test": 2}   # a rehearsal (--full-steps): 2 held-out images
+    return load_coco_paper_split(data_root, "train", **n_test), load_coco_paper_split(data_root, "test", **n_test)
+
+
 @pytest.mark.full
 def test_coco_bleu4_meteor_cider(claim, data_root, seed, cache_dir, device):
     """Table 1 on the paper's split (section 4.1): 4,000 held-out val2014 images for test, the rest of
     train2014 + val2014 for training (datasets.captions.load_coco_paper_split: our deterministic
     choice of the 4,000, the authors' ids being unpublished)."""
     _, _, split = _karpathy(data_root, "coco")
-    n_test = {} if full_steps() is None else {"n_test": 2}   # a rehearsal (--full-steps): 2 held-out images
-    train, test = load_coco_paper_split(data_root, "train", **n_test), load_coco_paper_split(data_root, "test", **n_test)
+    train, test = _coco_paper_split(data_root)
     s = _full_run("coco", train, test, data_root, seed, cache_dir, device, split)
     claim("bleu4_coco", 100 * s["Bleu_4"])
     claim("cider_coco", 100 * s["CIDEr"])
@@ -201,20 +205,21 @@ def test_coco_bleu4_meteor_cider(claim, data_root, seed, cache_dir, device):
 @pytest.mark.full
 def test_flickr30k_bleu1(claim, data_root, seed, cache_dir, device):
     train, test, split = _karpathy(data_root, "flickr30k")
+    test = rehearsal_items(test, 2)                          # a rehearsal (--full-steps): 2 test images
     claim("bleu1_flickr30k", 100 * _full_run("flickr30k", train, test, data_root, seed, cache_dir, device, split)["Bleu_1"])
 
 
 @pytest.mark.full
 def test_pascal_bleu1(claim, data_root, seed, cache_dir, device):
     """Pascal has no training set: the model trained on COCO (the paper's split) captions all 1,000 images."""
-    pascal = load_pascal_sentences(data_root)
+    pascal = rehearsal_items(load_pascal_sentences(data_root), 2)   # a rehearsal (--full-steps): 2 images
     _, _, split = _karpathy(data_root, "coco")
-    train = load_coco_paper_split(data_root, "train")
+    train, _ = _coco_paper_split(data_root)                  # the COCO test's training set: its cached model
     claim("bleu1_pascal", 100 * _full_run("coco", train, pascal, data_root, seed, cache_dir, device, split)["Bleu_1"])
 
 
 @pytest.mark.full
 def test_sbu_bleu1(claim, data_root, seed, cache_dir, device):
-    train, test = load_sbu(data_root)
+    train, test = load_sbu(data_root, **({} if full_steps() is None else {"n_test": 2}))   # a rehearsal: 2 test images
     split = locate(data_root, "sbu/SBU_captioned_photo_dataset_captions.txt", "see datasets/captions.py")
     claim("bleu1_sbu", 100 * _full_run("sbu", train, test, data_root, seed, cache_dir, device, split)["Bleu_1"])
