@@ -1,4 +1,5 @@
 """The memory module's loss, temperature and update rules, and its nearest-neighbour backends."""
+import copy
 import math
 
 import pytest
@@ -98,6 +99,77 @@ def test_memory_with_ivf_backend_answers_like_exact():
     m.use_backend("ivf", nlist=32, nprobe=32, threads=1)     # probing every list is exact
     ivf_pred, _ = m.query(x)
     assert torch.equal(exact_pred, ivf_pred)
+
+
+def _half_full(seed, size=64, d=8, classes=6):
+    """A memory with half its slots written (clustered keys, values 1..classes) and half empty."""
+    g = torch.Generator().manual_seed(seed)
+    m = Memory(key_dim=d, memory_size=size, vocab_size=16, choose_k=8, age_noise=8.0)
+    with torch.no_grad():
+        m.query_proj.copy_(torch.eye(d) + 0.1 * torch.randn(d, d, generator=g))
+        m.keys[: size // 2] = _clustered(size // 2, d=d, clusters=classes, seed=seed)
+        m.vals[: size // 2] = torch.randint(1, classes + 1, (size // 2,), generator=g)
+        m.age.copy_(torch.randint(0, 20, (size,), generator=g).float())
+    return m, g
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_inference_path_answers_and_writes_like_the_pool(seed):
+    """loss=False searches one neighbour instead of the k-nearest pool: over a stream of writes
+    (right and wrong answers, empty slots) its answers and the memory it leaves are the pool's."""
+    pool, g = _half_full(seed)
+    near = copy.deepcopy(pool)
+    for step in range(40):
+        x = torch.randn(5, 8, generator=g)
+        labels = torch.randint(1, 7, (5,), generator=g)
+        torch.manual_seed(step)                          # the age noise: the same draws on both paths
+        p_pool, loss = pool.query(x, labels, use_recent_idx=False)
+        torch.manual_seed(step)
+        p_near, none = near.query(x, labels, use_recent_idx=False, loss=False)
+        assert loss is not None and none is None
+        assert torch.equal(p_pool, p_near)
+        for k in ("keys", "vals", "age"):
+            assert torch.allclose(getattr(pool, k), getattr(near, k), atol=1e-6), (step, k)
+    assert bool((pool.vals > 0).all())                   # the stream filled every slot on the way
+    assert torch.equal(pool.query(x)[0], near.query(x, loss=False)[0])
+
+
+def test_inference_path_falls_back_when_the_right_answer_is_dissimilar():
+    """A right answer at similarity <= 0: the pool's best positive (max of sims * hints) is then a
+    slot of another value at similarity 0 or a negative one, not the nearest slot; the inference
+    path must write what the pool writes."""
+    keys = torch.tensor([[-1.0, 0.2], [-1.0, -0.5], [-0.2, -1.0]])
+    vals, age = torch.tensor([5, 6, 7]), torch.tensor([3.0, 4.0, 9.0])
+    x = torch.tensor([[1.0, 0.0]])                           # every key points away from the query
+    pool, near = _memory(keys, vals, age, choose_k=3), _memory(keys, vals, age, choose_k=3)
+    nearest = int((F.normalize(keys, dim=1) @ F.normalize(x, dim=1)[0]).argmax())
+    label = torch.tensor([int(vals[nearest])])               # the nearest slot's value: a right answer
+    pool.query(x, label, use_recent_idx=False)
+    near.query(x, label, use_recent_idx=False, loss=False)
+    assert not torch.allclose(pool.keys, _memory(keys, vals, age).keys)   # something was written
+    for k in ("keys", "vals", "age"):
+        assert torch.allclose(getattr(pool, k), getattr(near, k)), k
+
+
+def test_restore_refiles_changed_slots_without_retraining_the_index(monkeypatch):
+    """Memory.restore with a faiss IVF backend: the slots written since the snapshot go back into
+    the index (searches equal those before the writes), and the index is not trained again."""
+    torch.manual_seed(0)
+    m = Memory(key_dim=32, memory_size=4096, vocab_size=64, choose_k=16)
+    m.keys.copy_(_clustered(4096))
+    m.vals.copy_(torch.arange(4096) % 50 + 1)
+    m.use_backend("ivf", nlist=32, nprobe=4, threads=1)
+    x = torch.randn(32, 32)
+    q = m.normalize_query(x).detach()
+    before = m.backend.search(q, 16)
+    state = m.snapshot()
+    builds = []
+    monkeypatch.setattr(FaissIVF, "build", lambda self, keys: builds.append(1))
+    m.write(x, torch.arange(32) % 50 + 1)                    # right or wrong: 32 slots change
+    assert not torch.equal(m.backend.search(q, 16), before)
+    m.restore(state)
+    assert builds == []
+    assert torch.equal(m.keys, state["keys"]) and torch.equal(m.backend.search(q, 16), before)
 
 
 def test_labels_outside_vocab_are_rejected():

@@ -21,7 +21,9 @@ from .model import MemoryNet, embed, evaluate_episodes
 
 @torch.inference_mode()
 def big_memory(net: MemoryNet, train_images: torch.Tensor, slots: int, seed: int, jitter: float = 0.05,
-               device="cpu") -> MemoryNet:
+               device="cpu", feats: torch.Tensor | None = None) -> MemoryNet:
+    """A `slots`-slot copy of `net` whose memory holds the keys of `train_images` [C, D, H, W]
+    (`feats`: their encoder outputs, if already computed) with jitter, values 1 + class."""
     cfg = dict(key_dim=net.memory.key_dim, ch1=net.encoder.ch1, ch2=net.encoder.ch2, norm=net.encoder.norm,
                image_size=train_images.shape[-1],
                memory_size=slots, choose_k=net.memory.choose_k, alpha=net.memory.alpha,
@@ -29,7 +31,7 @@ def big_memory(net: MemoryNet, train_images: torch.Tensor, slots: int, seed: int
     big = MemoryNet(cfg).to(device)
     big.encoder.load_state_dict(net.encoder.state_dict())
     big.memory.query_proj.copy_(net.memory.query_proj)
-    feats = embed(net.encoder, train_images, device)                  # [C, D, d]
+    feats = embed(net.encoder, train_images, device) if feats is None else feats   # [C, D, d]
     C, D, d = feats.shape
     base = big.memory.normalize_query(feats.reshape(-1, d).to(device))
     labels = torch.arange(C, device=device).repeat_interleave(D) + 1
@@ -47,13 +49,15 @@ def big_memory(net: MemoryNet, train_images: torch.Tensor, slots: int, seed: int
 @torch.inference_mode()
 def lookup_benchmark(net: MemoryNet, train_chars, test_chars, *, slots: int, seed: int, compare, device="cpu",
                      nlist: int = 1024, nprobe: int = 64, episodes: int = 60, batches: int = 8,
-                     threads: int = 1) -> dict:
+                     threads: int = 1, train_feats: torch.Tensor | None = None,
+                     test_feats: torch.Tensor | None = None) -> dict:
     """Exact vs IVF nearest-key search in a `slots`-slot memory. `compare` times named functions in
     interleaved rounds (the suites pass `speed.compare`, pytest-benchmark statistics); the
-    speed-up is the ratio of the median times per query batch."""
-    big = big_memory(net, train_chars.images, slots, seed, device=device)
+    speed-up is the ratio of the median times per query batch. `train_feats` / `test_feats`:
+    the encoder outputs of the two sets, if the caller already has them."""
+    big = big_memory(net, train_chars.images, slots, seed, device=device, feats=train_feats)
     mem = big.memory
-    test_feats = embed(net.encoder, test_chars.images, device)
+    test_feats = embed(net.encoder, test_chars.images, device) if test_feats is None else test_feats
     q_all = mem.normalize_query(test_feats.reshape(-1, test_feats.shape[-1]).to(device))
     g = torch.Generator().manual_seed(seed + 1)
     qs = [q_all[torch.randperm(len(q_all), generator=g)[:16]] for _ in range(batches)]

@@ -17,6 +17,14 @@ The memory is a buffer of the module, saved with the model. Whether it is reset 
 loop's choice (model.train: cleared before every batch of episodes, as the authors' train.py does,
 or never: life-long).
 
+Reading (no labels) and inference writes (`loss=False`, no recent_idx) need only the nearest
+slot, not the k-nearest pool that the loss is computed over: the answer is the nearest slot's
+value, a right answer averages into the pool's best positive, which is the nearest slot itself
+whenever its similarity is positive, and a wrong answer goes to the oldest slot. That path searches
+for one neighbour (a max instead of a top-256 over the memory) and falls back to the pool in the
+one case where the two could differ (right answer at similarity <= 0); the answers and writes are
+the pool's (tests/test_memory.py checks them against it).
+
 `softmax_temperature` is the official rule for the temperature of a softmax over the top-k
 similarities; the official Memory.query returns that softmax as a `mask` that neither the loss nor
 the prediction uses, so it is kept here for reference only and plays no part in `query`.
@@ -63,9 +71,17 @@ class Memory(nn.Module):
         return {k: getattr(self, k).clone() for k in ("keys", "vals", "age", "recent_idx")}
 
     def restore(self, state: dict):
+        """Back to a `snapshot`. An approximate index (faiss IVF) keeps its trained lists and
+        re-files only the slots whose keys changed since (no re-training: the same contents a
+        rebuild from these keys would hold, in lists trained once)."""
+        exact = isinstance(self.backend, ExactSearch)
+        changed = None if exact else (self.keys != state["keys"].to(self.keys.device)).any(1).nonzero()[:, 0]
         for k, v in state.items():
             getattr(self, k).copy_(v)
-        self.backend.build(self.keys)
+        if exact:
+            self.backend.build(self.keys)
+        elif len(changed):
+            self.backend.update(changed, self.keys[changed])
 
     def use_backend(self, name: str = "exact", **kw):
         """Swap the nearest-neighbour search (and build it over the current keys)."""
@@ -89,11 +105,38 @@ class Memory(nn.Module):
         return F.normalize(x @ self.query_proj, dim=1)
 
     def query(self, x: torch.Tensor, labels: torch.Tensor | None = None, *, use_recent_idx: bool = True,
-              update: bool = True):
+              update: bool = True, loss: bool = True):
         """Returns (prediction [B], loss scalar or None). With labels and update=True the memory is
-        written as the paper prescribes. Runs in fp32 even under AMP (the keys are fp32)."""
+        written as the paper prescribes. loss=False (inference) returns no loss and, without
+        recent_idx, answers and writes from the nearest slot instead of the k-nearest pool (the same
+        answers and writes; see the module docstring). Runs in fp32 even under AMP (the keys are fp32)."""
         with torch.autocast(x.device.type, enabled=False):
-            return self._query(x.float(), labels, use_recent_idx, update)
+            x = x.float()
+            if labels is None or (not loss and not use_recent_idx):
+                return self._nearest(x, labels, update)
+            return self._query(x, labels, use_recent_idx, update)
+
+    def _check_labels(self, labels):
+        if int(labels.max()) >= self.vocab_size or int(labels.min()) < 0:
+            raise ValueError(f"labels must lie in [0, {self.vocab_size}) (vocab_size)")
+
+    def _nearest(self, x, labels, update):
+        """Inference without the pool: the nearest slot answers; a right answer updates that slot,
+        a wrong one the oldest (as `_query`); no loss."""
+        if labels is not None:
+            self._check_labels(labels)
+        q = self.normalize_query(x).detach()
+        with torch.no_grad():
+            top = self.backend.search(q, 1)[:, 0]
+            pred = self.vals[top]
+            if labels is None or not update:
+                return pred, None
+            right = pred == labels
+            if bool((right & ((q * self.keys[top]).sum(1) <= 0)).any()):
+                # the pool's best positive (max of sims * hints) may then be another slot: use the pool
+                return self._query(x, labels, False, update)[0], None
+            self._write(q, labels, ~right, top, False)
+        return pred, None
 
     def _query(self, x, labels, use_recent_idx, update):
         q = self.normalize_query(x)
@@ -101,8 +144,7 @@ class Memory(nn.Module):
             idx = self.backend.search(q.detach(), self.choose_k)           # [B, k]
         k = idx.shape[1]
         if labels is not None:
-            if int(labels.max()) >= self.vocab_size or int(labels.min()) < 0:
-                raise ValueError(f"labels must lie in [0, {self.vocab_size}) (vocab_size)")
+            self._check_labels(labels)
             if use_recent_idx:  # make sure one memory with the right label is in the pool
                 idx = torch.cat([idx, self.recent_idx[labels][:, None]], dim=1)
         pool_keys = self.keys[idx]                                          # no gradient into memory
@@ -142,7 +184,7 @@ class Memory(nn.Module):
     def write(self, x: torch.Tensor, labels: torch.Tensor):
         """Store labelled examples through the update rule (what an episode's support set does)."""
         with torch.no_grad():
-            self.query(x, labels, use_recent_idx=False)
+            self.query(x, labels, use_recent_idx=False, loss=False)
 
     def forward(self, x, labels=None, **kw):
         return self.query(x, labels, **kw)

@@ -168,8 +168,9 @@ def train_softmax(model: SoftmaxNet, chars: Characters, cfg: dict, *, seed: int,
 
 # ----------------------------------------------------------------------------- evaluation
 @torch.inference_mode()
-def embed(encoder: nn.Module, images: torch.Tensor, device="cpu", batch: int = 1024) -> torch.Tensor:
-    """Encoder outputs for images [..., H, W] -> [..., key_dim] (eval mode)."""
+def embed(encoder: nn.Module, images: torch.Tensor, device="cpu", batch: int = 128) -> torch.Tensor:
+    """Encoder outputs for images [..., H, W] -> [..., key_dim] (eval mode). Batches of 128: on one
+    CPU thread about twice as fast as 1,024 (the activations stay in cache), same numbers."""
     encoder.eval()
     flat = images.reshape(-1, *images.shape[-2:])
     out = torch.cat([encoder(flat[i:i + batch].to(device)).float().cpu() for i in range(0, len(flat), batch)])
@@ -193,7 +194,7 @@ def memory_episode(memory: Memory, support, query, label_base: int = 1) -> torch
     n = support.shape[1]
     labels = torch.arange(n, device=support.device) + label_base
     for shot in support:
-        memory.query(shot, labels, use_recent_idx=False)
+        memory.query(shot, labels, use_recent_idx=False, loss=False)
     pred, _ = memory.query(query)
     return pred - label_base
 
@@ -317,7 +318,7 @@ def stream_into_memory(memory: Memory, stream_feats: torch.Tensor, steps: int, b
         c = torch.randint(C, (batch,), generator=generator)
         d = torch.randint(D, (batch,), generator=generator)
         labels = (c + label_base).to(device)
-        pred, _ = memory.query(stream_feats[c, d].to(device), labels, use_recent_idx=False)
+        pred, _ = memory.query(stream_feats[c, d].to(device), labels, use_recent_idx=False, loss=False)
         accs.append(float((pred == labels).float().mean()))
     return accs
 
@@ -376,7 +377,7 @@ def recall_after_stream(model: MemoryNet, rare_first: torch.Tensor, rare_later: 
         C = stream_feats.shape[0]
         mem.clear() if start is None else mem.restore(start)
         rare_labels = torch.arange(R, device=device) + 1 + C            # the stream uses 1..C
-        mem.query(rare_first.to(device), rare_labels, use_recent_idx=False)
+        mem.query(rare_first.to(device), rare_labels, use_recent_idx=False, loss=False)
         accs = stream_into_memory(mem, stream_feats, steps, batch, generator, device=device)
         last = accs[-max(1, steps // 4):]
         held = int(torch.isin(mem.vals, rare_labels).sum())
