@@ -106,3 +106,11 @@ def test_full_tier_evaluation_runs_on_fake_images(tmp_path):
     torch.manual_seed(0)
     r = evaluate_acol(ACoLNet(3, width=2), samples, k=2, batch_size=1)
     assert r["n"] == 2 and all(0 <= r[k] <= 100 for k in ("top1_loc_error", "top5_loc_error", "top1_cls_error"))
+
+
+def test_shared_map_scores_equal_its_per_image_copies():
+    """A fixed prior (one 2-D map) is swept once; every metric equals the per-image stack's."""
+    from reference_impls.weak_supervision.maps import localization_scores
+    data = parts_proxy(6, 1, "test")
+    g = centre_gaussian(64, 16.0)
+    assert localization_scores(g, data) == localization_scores(np.stack([g] * 6), data)

@@ -78,9 +78,11 @@ def localization_scores(maps, data: dict, interval: float = 0.05) -> dict[str, f
     shared map (H, W) (a fixed prior), against data's boxes, masks and parts."""
     parts = data["masks"].numpy()
     maps = np.asarray(maps, dtype=np.float64)
-    if maps.ndim == 2:
-        maps = np.broadcast_to(maps, parts.shape)
     boxes = [b.reshape(1, 4).numpy() for b in data["boxes"]]
-    acc = L.box_accuracies(list(normalized(maps)), boxes, interval=interval)
+    if maps.ndim == 2:           # one shared map: its boxes are swept once, not once per image
+        acc = L.box_accuracies(L.normalize_scoremap(maps), boxes, interval=interval)
+        maps = np.broadcast_to(maps, parts.shape)
+    else:
+        acc = L.box_accuracies(list(normalized(maps)), boxes, interval=interval)
     return {**acc, **max_mask_iou(maps, parts > 0, interval), "head_share": head_share(maps, parts),
             "body_coverage": body_coverage(maps, parts)}
