@@ -36,7 +36,7 @@ def test_matmul_conv_equals_dilated_conv1d():
         h = torch.randn(2, 4, 30)
         for layer in mk.layers:
             ref = layer.conv(F.pad(h, (layer.pad, 0)))
-            assert torch.allclose(layer.causal_conv(h), ref, atol=1e-6)
+            assert torch.allclose(layer.causal_conv(h.transpose(1, 2)).transpose(1, 2), ref, atol=1e-6)
 
 
 def test_conditioning_errors():
@@ -161,3 +161,18 @@ def test_vctk_crops_are_streamed(tmp_path):
     offsets = [int(torch.randint(len(data["train"][int(k)]) - 256, (1,), generator=ref)) for k in s]
     assert torch.equal(g.get_state(), ref.get_state()) and torch.equal(spk, s)
     assert all(torch.equal(x[b], data["train"][int(s[b])][o:o + 256].long()) for b, o in enumerate(offsets))
+
+
+def test_forward_equals_the_layers_one_by_one():
+    """WaveNet.forward (stacked skip matmul, no residual after the last layer) gives the numbers
+    of the plain layer-by-layer composition that the naive sampler runs."""
+    m = tiny(n_speakers=3, speaker_dim=2, local_channels=3, hop=4).double()
+    x = torch.randint(256, (2, 40))
+    local = torch.randn(2, 3, 10, dtype=torch.float64)
+    g, l = m.global_cond([0, 2]), m.local_cond(local, 40)
+    h, skip = m.embed(x), 0
+    for layer in m.layers:
+        h, s = layer(h, g, l)
+        skip = skip + s
+    ref = m.head(skip).transpose(1, 2)
+    assert torch.allclose(m(x, [0, 2], local), ref, atol=1e-12)

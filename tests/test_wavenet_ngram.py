@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from reference_impls.wavenet.ngram import NGram, fit_per_speaker, score_per_speaker
+from reference_impls.wavenet.ngram import NGram, _count, _runs, fit_per_speaker, score_per_speaker
 
 # training stream over 3 codes; its counts, worked out by hand:
 #   bigrams 00:2 01:2 10:1 12:1 21:1  -> n1 = 3, n2 = 2, D2 = 3 / (3 + 2*2) = 3/7
@@ -75,3 +75,17 @@ def test_rejects_bad_input():
         NGram(2, vocab=4).fit([[0, 1, 4]])
     with pytest.raises(RuntimeError):
         NGram(2).prob([0, 1])
+
+
+def test_counting_helpers_match_np_unique():
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 1000, 5000)
+    for size in (1000, 1 << 26):                       # counted into a table / sorted
+        u, c = _count(keys, size)
+        ru, rc = np.unique(keys, return_counts=True)
+        assert np.array_equal(u, ru) and np.array_equal(c, rc)
+    s = np.sort(rng.integers(0, 50, 300))
+    u, inv = _runs(s)
+    ru, rinv = np.unique(s, return_inverse=True)
+    assert np.array_equal(u, ru) and np.array_equal(inv, rinv)
+    assert len(_runs(np.zeros(0, dtype=np.int64))[0]) == 0

@@ -6,6 +6,10 @@ tanh x sigmoid units, residual and skip connections, and a 256-way softmax over 
                             h <- h + 1x1(z);  skip += 1x1(z)
       -> relu -> 1x1 -> relu -> 1x1 -> logits (B, 256, T)
 
+The parameters are those of the convolutions above (nn.Conv1d); the network computes with
+channels last, (B, T, C), every convolution as a matmul (on CPU, several times faster than
+the convolution kernels at these widths).
+
 logits[:, :, t] is the distribution of x[t + 1] given x[<= t]; the receptive field is
 (kernel - 1) * sum(dilations) + 1. Conditioning c: a speaker embedding (global, the same at
 every step) and/or features at a lower frame rate upsampled by a transposed convolution (local).
@@ -68,28 +72,42 @@ class ResidualLayer(nn.Module):
         return (self.kernel_size - 1) * self.dilation
 
     def gate(self, a: torch.Tensor, g_cond, l_cond) -> torch.Tensor:
-        """a: pre-activation (B, 2G, T) or (B, 2G); adds the conditioning and applies tanh x sigmoid."""
+        """a: pre-activation (B, T, 2G) or (B, 2G), channels last; adds the conditioning (g_cond
+        (B, D), l_cond (B, T, C) or (B, C)) and applies tanh x sigmoid."""
         if g_cond is not None:
-            a = a + (self.cond_global(g_cond).unsqueeze(-1) if a.dim() == 3 else self.cond_global(g_cond))
+            c = self.cond_global(g_cond)
+            a = a + (c.unsqueeze(1) if a.dim() == 3 else c)
         if l_cond is not None:
-            a = a + (self.cond_local(l_cond) if a.dim() == 3 else F.linear(l_cond, self.cond_local.weight[:, :, 0]))
-        f, g = a.chunk(2, dim=1)
-        return torch.tanh(f) * torch.sigmoid(g)
+            a = a + F.linear(l_cond, self.cond_local.weight[:, :, 0])
+        return gated(a)
 
     def causal_conv(self, h: torch.Tensor) -> torch.Tensor:
-        """The dilated convolution, padded on the left only. Computed as one matmul over the k
-        shifted copies of the input (tap j sees x[t - (k-1-j) d]): the same numbers as
-        self.conv, but CPU dilated convolutions (and their backward) are many times slower."""
-        T, d = h.shape[-1], self.dilation
-        padded = F.pad(h, (self.pad, 0))
-        taps = torch.cat([padded[..., j * d: j * d + T] for j in range(self.kernel_size)], dim=1)
-        w = self.conv.weight.permute(0, 2, 1).reshape(self.conv.out_channels, -1, 1)
-        return F.conv1d(taps, w, self.conv.bias)
+        """The dilated convolution of h (B, T, R), channels last, padded on the left only: one
+        matmul over the k shifted copies of the input (tap j sees x[t - (k-1-j) d]). The same
+        numbers as self.conv on h.transpose(1, 2), but on CPU the convolution kernels (and their
+        backward) are several times slower than a matmul with channels last."""
+        T, d = h.shape[1], self.dilation
+        padded = F.pad(h, (0, 0, self.pad, 0))
+        taps = torch.cat([padded[:, j * d: j * d + T] for j in range(self.kernel_size)], dim=-1)
+        w = self.conv.weight.permute(0, 2, 1).reshape(self.conv.out_channels, -1)
+        return F.linear(taps, w, self.conv.bias)
 
     def forward(self, h, g_cond=None, l_cond=None):
-        a = self.causal_conv(h)
-        z = self.gate(a, g_cond, l_cond)
-        return h + self.res(z), self.skip(z)
+        """h (B, T, R) channels last -> (h + res(z) (B, T, R), skip(z) (B, T, S))."""
+        z = self.gate(self.causal_conv(h), g_cond, l_cond)
+        return h + _pointwise(self.res, z), _pointwise(self.skip, z)
+
+
+def gated(a: torch.Tensor) -> torch.Tensor:
+    """The gated activation tanh(f) * sigmoid(g) for a = [f, g] on the last dimension (the
+    residual layers and the fast sampler share it)."""
+    f, g = a.chunk(2, dim=-1)
+    return torch.tanh(f) * torch.sigmoid(g)
+
+
+def _pointwise(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution applied to channels-last x (..., C_in) -> (..., C_out)."""
+    return F.linear(x, conv.weight[:, :, 0], conv.bias)
 
 
 class WaveNet(nn.Module):
@@ -123,7 +141,8 @@ class WaveNet(nn.Module):
         return self.speaker(speaker)
 
     def local_cond(self, local, T: int):
-        """Local features (B, C, frames) upsampled by the transposed convolution to (B, C, T), or None."""
+        """Local features (B, C, frames) upsampled by the transposed convolution to (B, T, C)
+        (channels last, as the residual layers take them), or None."""
         if self.upsample is None:
             if local is not None:
                 raise ValueError("this WaveNet has no local conditioning (local_channels=0) but got local=")
@@ -133,20 +152,35 @@ class WaveNet(nn.Module):
         l = self.upsample(local)
         if l.shape[-1] < T:
             raise ValueError(f"local features cover {l.shape[-1]} samples (frames x hop {self.cfg.hop}), need {T}")
-        return l[..., :T]
+        return l[..., :T].transpose(1, 2)
 
     def head(self, skip: torch.Tensor) -> torch.Tensor:
-        return self.out2(F.relu(self.out1(F.relu(skip))))
+        """Summed skips (..., S), channels last -> logits (..., n_classes)."""
+        return _pointwise(self.out2, F.relu(_pointwise(self.out1, F.relu(skip))))
+
+    def logits_last(self, x: torch.Tensor, speaker=None, local=None) -> torch.Tensor:
+        """x (B, T) integer codes -> logits (B, T, n_classes), channels last (the layout the
+        network computes in); logits[:, t] predicts x[t + 1].
+
+        The same numbers as running the layers one by one (ResidualLayer.forward, summing the
+        skips), computed with fewer, larger matmuls: the skip 1x1 convolutions of all layers
+        run as one, sum_i W_i z_i = [W_1 ... W_L] [z_1; ...; z_L], and the last layer's
+        residual output, which nothing reads, is not computed."""
+        g, l = self.global_cond(speaker), self.local_cond(local, x.shape[-1])
+        h = self.embed(x)
+        zs = []
+        for i, layer in enumerate(self.layers):
+            z = layer.gate(layer.causal_conv(h), g, l)
+            zs.append(z)
+            if i < len(self.layers) - 1:
+                h = h + _pointwise(layer.res, z)
+        w = torch.cat([layer.skip.weight[:, :, 0] for layer in self.layers], dim=1)
+        b = torch.stack([layer.skip.bias for layer in self.layers]).sum(0)
+        return self.head(F.linear(torch.cat(zs, dim=-1), w, b))
 
     def forward(self, x: torch.Tensor, speaker=None, local=None) -> torch.Tensor:
         """x (B, T) integer codes -> logits (B, n_classes, T); logits[..., t] predicts x[t + 1]."""
-        g, l = self.global_cond(speaker), self.local_cond(local, x.shape[-1])
-        h = self.embed(x).transpose(1, 2)
-        skip = 0
-        for layer in self.layers:
-            h, s = layer(h, g, l)
-            skip = skip + s
-        return self.head(skip)
+        return self.logits_last(x, speaker, local).transpose(1, 2)
 
 
 def build_model(cfg: WaveNetConfig | dict | None = None) -> WaveNet:
@@ -157,5 +191,5 @@ def build_model(cfg: WaveNetConfig | dict | None = None) -> WaveNet:
 
 def teacher_forced_loss(model: WaveNet, x: torch.Tensor, speaker=None, local=None) -> torch.Tensor:
     """Cross-entropy (nats) of x[1:] under the model given x[:-1]: training sees the true past."""
-    logits = model(x[:, :-1], speaker, local)
-    return F.cross_entropy(logits, x[:, 1:])
+    logits = model.logits_last(x[:, :-1], speaker, local)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))

@@ -28,6 +28,27 @@ def _as_array(x) -> np.ndarray:
     return a.astype(np.int64).reshape(-1)
 
 
+def _count(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct keys, their counts) of non-negative integer keys below `size`: what
+    np.unique(keys, return_counts=True) returns, by counting into a table when it is small
+    enough (up to 2^25 entries: every order up to 3 over 256 codes) instead of sorting."""
+    if size <= 1 << 25:
+        c = np.bincount(keys, minlength=size)
+        u = np.flatnonzero(c)
+        return u, c[u]
+    return np.unique(keys, return_counts=True)
+
+
+def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(sorted_keys, return_inverse=True) for keys already in ascending order."""
+    if not len(sorted_keys):
+        return sorted_keys, np.zeros(0, dtype=np.int64)
+    new = np.empty(len(sorted_keys), dtype=bool)
+    new[0] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
+    return sorted_keys[new], np.cumsum(new) - 1
+
+
 class NGram:
     def __init__(self, order: int, vocab: int = 256):
         if order < 1:
@@ -49,17 +70,17 @@ class NGram:
                 raise ValueError(f"codes must lie in [0, {self.V - 1}]")
         # the highest order: occurrence counts
         keys = np.concatenate([self._keys(s, self.n) for s in streams if len(s) >= self.n])
-        uniq, counts = np.unique(keys, return_counts=True)
+        uniq, counts = _count(keys, self.V ** self.n)
         tables = {self.n: (uniq, counts)}
         # lower orders: continuation counts = distinct left extensions of each k-gram
         for k in range(self.n - 1, 0, -1):
             suffix = uniq % (self.V ** k)                      # (k+1)-gram types -> their k-gram suffix
-            uniq, counts = np.unique(suffix, return_counts=True)
+            uniq, counts = _count(suffix, self.V ** k)
             tables[k] = (uniq, counts)
         self.tables = []
         for k in range(1, self.n + 1):
             uniq, counts = tables[k]
-            ctx, ctx_idx = np.unique(uniq // self.V, return_inverse=True)
+            ctx, ctx_idx = _runs(uniq // self.V)
             S = np.bincount(ctx_idx, weights=counts).astype(np.float64)
             U = np.bincount(ctx_idx).astype(np.float64)
             n1, n2 = int((counts == 1).sum()), int((counts == 2).sum())

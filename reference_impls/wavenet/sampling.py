@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .model import WaveNet
+from .model import WaveNet, gated
 
 
 def draw_uniforms(n: int, batch: int = 1, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
@@ -58,13 +58,13 @@ def generate_naive(model: WaveNet, n: int, u: torch.Tensor, *, prompt=None, spea
     l_all = model.local_cond(local, P + n)
     for t in range(P - 1, P + n - 1):                      # the output at t predicts x[t + 1]
         lo = max(0, t + 1 - rf)
-        h = model.embed(x[:, lo:t + 1]).transpose(1, 2)
-        l = None if l_all is None else l_all[..., lo:t + 1]
+        h = model.embed(x[:, lo:t + 1])                    # (B, T, C): the layers work channels last
+        l = None if l_all is None else l_all[:, lo:t + 1]
         skip = 0
         for layer in model.layers:
             h, s = layer(h, g, l)
             skip = skip + s
-        logits = model.head(skip)[..., -1]
+        logits = model.head(skip[:, -1])
         x[:, t + 1] = sample_from_logits(logits, u[:, t + 1 - P], temperature)
     return x
 
@@ -113,14 +113,13 @@ def generate_fast(model: WaveNet, n: int, u: torch.Tensor, *, prompt=None, speak
         h = model.embed(x[:, t])
         if queues is None:
             queues = [_Queue(x.shape[0], h.shape[1], lyr.kernel_size, lyr.dilation, h) for lyr in model.layers]
-        l_t = None if l_all is None else l_all[..., t]
+        l_t = None if l_all is None else l_all[:, t]
         skip = 0
         for (w_flat, a_const, w_loc, wr, br, ws, bs), q in zip(layers, queues):
             a = F.linear(q.taps(h), w_flat) + a_const
             if l_t is not None:
                 a = a + F.linear(l_t, w_loc)
-            f, gt = a.chunk(2, dim=1)
-            z = torch.tanh(f) * torch.sigmoid(gt)
+            z = gated(a)
             h = h + F.linear(z, wr, br)
             skip = skip + F.linear(z, ws, bs)
         if t + 1 < P:

@@ -15,11 +15,11 @@ def input_gradient(model, T: int, t: int, speaker=None, local=None) -> torch.Ten
     x = torch.randint(256, (1, T))
     emb = model.embed(x).detach().requires_grad_(True)
     g, l = model.global_cond(speaker), model.local_cond(local, T)
-    h, skip = emb.transpose(1, 2), 0
+    h, skip = emb, 0                        # the layers work channels last: (1, T, C)
     for layer in model.layers:
         h, s = layer(h, g, l)
         skip = skip + s
-    model.head(skip)[0, :, t].sum().backward()
+    model.head(skip)[0, t].sum().backward()
     return emb.grad[0].abs().sum(-1)
 
 
