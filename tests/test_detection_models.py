@@ -7,22 +7,42 @@ import reference_impls.detection as det
 from reference_impls.detection.yolo import LAMBDA_COORD, LAMBDA_NOOBJ
 
 
-def _tiny_yolo():
+# the hand-made geometry below: 64 px images, an 8 x 8 grid of 8 px cells
+GRID8 = det.replace(det.SMOKE, size=64, S=8)
+
+
+def _tiny_yolo(cfg=GRID8):
     torch.manual_seed(0)
-    return det.build_model("yolo", det.SMOKE).eval()
+    return det.build_model("yolo", cfg).eval()
 
 
 def test_yolo_output_layout():
-    m = _tiny_yolo()
+    for cfg in (GRID8, det.SMOKE):
+        m = _tiny_yolo(cfg)
+        out = m(torch.rand(2, 3, cfg.size, cfg.size))
+        assert out.shape == (2, cfg.S, cfg.S, cfg.B * 5 + cfg.num_classes)
+
+
+def test_smoke_yolo_grid_fits_the_proxy_objects():
+    """The smoke YOLO's grid as its design needs: 16 px cells at 96 px (S = 6), so the proxy's objects
+    (radius 9-30 % of the side, boxes 18-60 %) span about one to four cells, and both detectors read
+    the same input size; the smoke Faster R-CNN pools RoIs with the paper's RoIPool."""
+    from datasets.detection_proxy import PROXY
+    from reference_impls.detection.faster_rcnn import RoIPool
     cfg = det.SMOKE
-    out = m(torch.rand(2, 3, cfg.size, cfg.size))
-    assert out.shape == (2, cfg.S, cfg.S, cfg.B * 5 + cfg.num_classes)
+    assert (cfg.size, cfg.S, cfg.size // cfg.S) == (96, 6, 16)
+    lo, hi = 2 * PROXY.scale[0] * cfg.S, 2 * PROXY.scale[1] * cfg.S
+    assert 1.0 <= lo <= 1.2 and 3.5 <= hi <= 4.0
+    data = det.load_data(0, 8, 2, cfg.size)
+    assert data["train"]["images"].shape[-2:] == (96, 96) and data["test"]["images"].shape == (2, 3, 96, 96)
+    m = det.build_model("faster_rcnn", cfg)
+    assert isinstance(m.roi_heads.box_roi_pool, RoIPool) and m.transform.min_size == (96,)
 
 
 def test_yolo_loss_is_zero_for_the_perfect_prediction():
     """Hand-built output that matches the target exactly -> every term is 0; then the
     no-object term alone equals λnoobj * conf²."""
-    m, cfg = _tiny_yolo(), det.SMOKE
+    m, cfg = _tiny_yolo(), GRID8
     S, B, C, size = cfg.S, cfg.B, cfg.num_classes, cfg.size
     box = torch.tensor([[12.0, 20.0, 28.0, 44.0]])  # centre (20, 32) -> cell (row 4, col 2) of 8 px
     out = torch.zeros(1, S, S, B * 5 + C)
@@ -41,7 +61,7 @@ def test_yolo_loss_is_zero_for_the_perfect_prediction():
 
 
 def test_yolo_detect_decodes_the_box():
-    m, cfg = _tiny_yolo(), det.SMOKE
+    m, cfg = _tiny_yolo(), GRID8
     S, B, C = cfg.S, cfg.B, cfg.num_classes
     out = torch.zeros(1, S, S, B * 5 + C)
     out[0, 4, 2, 0:5] = torch.tensor([0.5, 0.5, 0.5, 0.5, 0.9])
