@@ -196,6 +196,32 @@ def test_slim_backbone_widths():
         assert net.eval().scores(torch.zeros(1, 3, 72, 96)).shape[-2:] == (5, 6)
 
 
+def test_slim_backbone_narrows_the_stem():
+    """timm keeps a plain ResNet stem 64 wide whatever its stages' widths: with backbone_channels the
+    7x7 stem is narrowed to the first stage's width and layer1's first block loses its 1x1 projection
+    (identity shortcut, as in ResNet-18); without them the published ResNet-18 is untouched."""
+    from reference_impls.common import count_params
+    from reference_impls.deeplab.model import slim_stem
+    slim = DeepLab(4, backbone="resnet18", head="aspp", output_stride=16, width=8, rates=(1,),
+                   backbone_channels=(16, 32, 64, 128)).backbone
+    assert (slim.conv1.in_channels, slim.conv1.out_channels, slim.conv1.kernel_size) == (3, 16, (7, 7))
+    assert slim.bn1.num_features == 16 and slim.layer1[0].conv1.in_channels == 16
+    assert slim.layer1[0].downsample is None
+    full = DeepLab(4, backbone="resnet18", head="aspp", output_stride=16, width=8, rates=(1,)).backbone
+    assert full.conv1.out_channels == 64 and full.layer1[0].downsample is None      # published: untouched
+    # 64-wide stem -> 16: conv1 3*64*49 -> 3*16*49, bn1 128 -> 32, layer1[0].conv1 64*16*9 -> 16*16*9, and
+    # the projection (64*16 conv + 32 bn) dropped
+    import timm
+    wide = timm.create_model("resnet18", features_only=True, output_stride=16, out_indices=(1, 4),
+                             channels=(16, 32, 64, 128))
+    saved = 3 * 48 * 49 + 96 + 48 * 16 * 9 + (64 * 16 + 32)
+    assert count_params(wide) - count_params(slim) == saved
+    assert slim_stem(wide, 16) is wide and count_params(wide) == count_params(slim)
+    with torch.inference_mode():
+        low, high = slim.eval()(torch.zeros(2, 3, 64, 64))
+    assert low.shape == (2, 16, 16, 16) and high.shape == (2, 128, 4, 4)
+
+
 class _SameImage(torch.utils.data.Dataset):
     """Four copies of one image whose pixels encode their position: a crop's pixels say where it was cut."""
 

@@ -25,8 +25,9 @@ def class_counts(labels: torch.Tensor, num_classes: int, ignore_index: int = 255
     bad = keep & ((labels < 0) | (labels >= num_classes))
     if bad.any():
         raise ValueError(f"label {int(labels[bad][0])} outside [0, {num_classes}) and not the ignore label")
-    one_hot = F.one_hot(torch.where(keep, labels, 0), num_classes) * keep[..., None]
-    return one_hot.sum(0).permute(2, 0, 1)
+    n, h, w = labels.shape
+    cell = (labels * (h * w) + torch.arange(h * w).view(1, h, w))[keep]      # (class, position) of each pixel
+    return torch.bincount(cell, minlength=num_classes * h * w).view(num_classes, h, w)
 
 
 def majority_class(labels: torch.Tensor, num_classes: int, ignore_index: int = 255) -> int:

@@ -133,11 +133,12 @@ class DeepLab(nn.Module):
             raise ValueError(f"head must be one of {HEADS}, not {head!r}")
         self.head_name, self.msc, self.msc_scales, self.freeze_bn = head, msc, tuple(msc_scales), freeze_bn
         # backbone_channels: the four stages' widths of a timm ResNet (default: the published ones;
-        # the smoke tier quarters ResNet-18's, stem included, to fit the CPU budget)
-        slim = {} if backbone_channels is None else dict(channels=tuple(backbone_channels),
-                                                         stem_width=backbone_channels[0])
+        # the smoke tier quarters ResNet-18's, stem included (slim_stem), to fit the CPU budget)
+        slim = {} if backbone_channels is None else dict(channels=tuple(backbone_channels))
         self.backbone = make_backbone(backbone, weights=weights, features_only=True, output_stride=output_stride,
                                       out_indices=(1, 4), **slim)
+        if backbone_channels is not None:
+            slim_stem(self.backbone, backbone_channels[0])
         low_ch, high_ch = self.backbone.feature_info.channels()
         if head == "largefov":
             self.head = LargeFOV(high_ch, num_classes, rate=(rates or (12,))[0], width=width)
@@ -195,6 +196,33 @@ class DeepLab(nn.Module):
         if self.training:
             return fused, outs
         return fused
+
+
+def slim_stem(net: nn.Module, width: int) -> nn.Module:
+    """Narrow a timm ResNet's 7x7 stem (conv1, bn1) to `width` channels, and the first block of layer1
+    to take them. timm keeps the plain stem 64 wide whatever `stem_width` says (it only applies to
+    deep stems), so a ResNet with quartered stages would otherwise still run a 64-wide stem and
+    max-pool at stride 2, the costliest layers of the slim network; this makes the stem as narrow as
+    the first stage (a quarter-width ResNet, stem included). New convs get timm's init (Kaiming
+    normal, fan-out); when layer1's input width then equals its output width, its 1x1 projection
+    shortcut goes (identity, as in ResNet-18's layer1)."""
+    from timm.models.resnet import BasicBlock
+    block = net.layer1[0]
+    if not isinstance(block, BasicBlock) or net.conv1.out_channels == width:
+        return net
+    net.conv1 = nn.Conv2d(net.conv1.in_channels, width, 7, stride=2, padding=3, bias=False)
+    net.bn1 = nn.BatchNorm2d(width)
+    block.conv1 = nn.Conv2d(width, block.conv1.out_channels, 3, stride=block.conv1.stride,
+                            padding=block.conv1.padding, dilation=block.conv1.dilation, bias=False)
+    for conv in (net.conv1, block.conv1):
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    if block.downsample is not None and block.conv1.stride == (1, 1) and width == block.conv2.out_channels:
+        block.downsample = None
+    elif block.downsample is not None:
+        proj = block.downsample[0]
+        block.downsample[0] = nn.Conv2d(width, proj.out_channels, 1, stride=proj.stride, bias=False)
+        nn.init.kaiming_normal_(block.downsample[0].weight, mode="fan_out", nonlinearity="relu")
+    return net
 
 
 def msc_loss(out, target, ignore_index: int = 255):

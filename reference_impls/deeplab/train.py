@@ -128,7 +128,8 @@ def predict_probs(model: DeepLab, x: torch.Tensor, out_size, scales=None, batch_
 def predict_labels(model: DeepLab, x: torch.Tensor, out_size, scales=None, batch_size: int = 16,
                    device="cpu") -> torch.Tensor:
     """Labels (N, *out_size): the argmax of `predict_probs` without keeping the probabilities."""
-    return torch.cat([lg.argmax(1).cpu() for lg in _upsampled_logits(model, x, out_size, scales, batch_size, device)])
+    # max(1).indices is argmax(1) (the first maximal index on ties), several times faster on CPU over dim 1
+    return torch.cat([lg.max(1).indices.cpu() for lg in _upsampled_logits(model, x, out_size, scales, batch_size, device)])
 
 
 def score(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:

@@ -67,10 +67,10 @@ def test_atrous_convolution_enlarges_field_of_view(claim):
           params_atrous=count_params(atrous))
     assert count_params(atrous) == count_params(dense)
     import timm
-    os8 = timm.create_model("resnet50", features_only=True, output_stride=8, pretrained=False)
-    os32 = timm.create_model("resnet50", features_only=True, pretrained=False)
-    x = torch.zeros(1, 3, 64, 64)
-    with torch.inference_mode():
+    with torch.device("meta"):     # shapes and parameter counts only: nothing to initialise or compute
+        os8 = timm.create_model("resnet50", features_only=True, output_stride=8, pretrained=False)
+        os32 = timm.create_model("resnet50", features_only=True, pretrained=False)
+        x = torch.zeros(1, 3, 64, 64)
         assert os8(x)[-1].shape[-1] == 8 and os32(x)[-1].shape[-1] == 2   # stride 8 vs 32
     claim("atrous_backbone_param_ratio", count_params(os8) / count_params(os32))
 
