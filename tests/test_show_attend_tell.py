@@ -24,7 +24,39 @@ def test_attention_is_a_distribution_over_the_grid(tiny):
     caps = torch.tensor([[1, 4, 5, 2], [1, 6, 2, 0], [1, 2, 0, 0]])
     logits, alpha = tiny(caps, images=x, return_alpha=True)
     assert logits.shape == (3, 3, 7) and alpha.shape == (3, 3, 16)       # 32x32 at output stride 8: 4x4
-    assert torch.allclose(alpha.sum(-1), torch.ones(3, 3)) and (alpha >= 0).all()
+    real = caps[:, 1:] != 0                                               # steps before a caption's end
+    assert torch.allclose(alpha.sum(-1)[real], torch.ones(int(real.sum()))) and (alpha >= 0).all()
+    assert (alpha[~real] == 0).all()                                     # padding steps are not computed
+
+
+def test_teacher_forcing_skips_the_padding(tiny):
+    """A batch of captions of different lengths (padded with 0, in no particular order) gives each
+    caption's logits and maps as it alone, unpadded, does; past a caption's end both are 0."""
+    feats = torch.randn(3, 16, tiny.encoder.num_features, generator=torch.Generator().manual_seed(2))
+    rows = [[1, 6, 2], [1, 4, 5, 3, 2], [1, 3, 2]]
+    caps = torch.zeros(3, 5, dtype=torch.long)
+    for i, r in enumerate(rows):
+        caps[i, :len(r)] = torch.tensor(r)
+    logits, alpha = tiny(caps, feats=feats, return_alpha=True)
+    for i, r in enumerate(rows):
+        one, one_alpha = tiny(torch.tensor([r]), feats=feats[i:i + 1], return_alpha=True)
+        n = len(r) - 1
+        assert torch.allclose(logits[i, :n], one[0], atol=1e-6) and torch.allclose(alpha[i, :n], one_alpha[0], atol=1e-7)
+        assert (logits[i, n:] == 0).all() and (alpha[i, n:] == 0).all()
+
+
+@pytest.mark.parametrize("cls", ["ShowAndTell", "ShowAttendTell"])
+def test_frozen_cnn_stays_in_eval_mode(cls):
+    import reference_impls.show_and_tell as st
+    model = (st.ShowAndTell if cls == "ShowAndTell" else ShowAttendTell)(vocab_size=7, **{
+        k: v for k, v in TINY.items() if cls == "ShowAttendTell" or k != "att"})
+    model.set_encoder_trainable(False)
+    model.train()
+    assert model.training and not model.encoder.training and model.word_embed.training
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    model.set_encoder_trainable(True)
+    model.train()
+    assert model.encoder.training and all(p.requires_grad for p in model.encoder.parameters())
 
 
 def test_doubly_stochastic_penalty_hand_made():
@@ -102,8 +134,12 @@ class _FixedAttention(torch.nn.Module):
         super().__init__()
         self.grid = grid.flatten()
 
-    def forward(self, captions, images=None, return_alpha=True):
+    def features(self, images):
+        return torch.zeros(len(images), len(self.grid), 1)
+
+    def forward(self, captions, feats=None, return_alpha=True):
         n, T = captions.shape
+        assert feats is not None and len(feats) == n
         return None, self.grid.expand(n, T - 1, -1)
 
 

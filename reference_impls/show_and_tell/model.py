@@ -26,7 +26,23 @@ def normalizer(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
 
 
-class ShowAndTell(nn.Module):
+class FrozenEncoder:
+    """Mixin for a captioner whose CNN is `self.encoder` (Show and Tell, Show, Attend and Tell):
+    the CNN can be frozen, and a frozen CNN stays in eval mode (its batch-norm statistics too)
+    while the rest of the model trains."""
+
+    def set_encoder_trainable(self, trainable: bool):
+        for p in self.encoder.parameters():
+            p.requires_grad_(trainable)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and not any(p.requires_grad for p in self.encoder.parameters()):
+            self.encoder.eval()
+        return self
+
+
+class ShowAndTell(FrozenEncoder, nn.Module):
     def __init__(self, vocab_size: int, encoder: str = "resnet10t", encoder_kwargs: dict | None = None,
                  encoder_weights=None, embed: int = 256, hidden: int = 256, dropout: float = 0.3,
                  normalize: str = "proxy"):
@@ -56,17 +72,6 @@ class ShowAndTell(nn.Module):
     def grid(self, images: torch.Tensor) -> torch.Tensor:
         """The CNN's last feature grid (B, D, h, w), before pooling."""
         return self.encoder.forward_features(self._normalized(images))
-
-    def set_encoder_trainable(self, trainable: bool):
-        for p in self.encoder.parameters():
-            p.requires_grad_(trainable)
-
-    def train(self, mode: bool = True):
-        """A frozen CNN stays in eval mode (its batch-norm statistics too) while the rest trains."""
-        super().train(mode)
-        if mode and not any(p.requires_grad for p in self.encoder.parameters()):
-            self.encoder.eval()
-        return self
 
     # -- training: teacher forcing
     def forward(self, captions: torch.Tensor, images: torch.Tensor | None = None, feats: torch.Tensor | None = None):

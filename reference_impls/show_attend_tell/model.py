@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from reference_impls.common.backbones import backbone
-from reference_impls.show_and_tell.model import normalizer
+from reference_impls.show_and_tell.model import FrozenEncoder, normalizer
 
 
-class ShowAttendTell(nn.Module):
+class ShowAttendTell(FrozenEncoder, nn.Module):
     def __init__(self, vocab_size: int, encoder: str = "resnet10t", encoder_kwargs: dict | None = None,
                  encoder_weights=None, embed: int = 128, hidden: int = 256, att: int = 128, dropout: float = 0.3,
                  normalize: str = "proxy", drop_final_pool: bool = False):
@@ -54,17 +54,6 @@ class ShowAttendTell(nn.Module):
         g = self.encoder.forward_features((images - self.mean) / self.std)
         return g.flatten(2).transpose(1, 2)
 
-    def set_encoder_trainable(self, trainable: bool):
-        for p in self.encoder.parameters():
-            p.requires_grad_(trainable)
-
-    def train(self, mode: bool = True):
-        """A frozen CNN stays in eval mode (its batch-norm statistics too) while the rest trains."""
-        super().train(mode)
-        if mode and not any(p.requires_grad for p in self.encoder.parameters()):
-            self.encoder.eval()
-        return self
-
     def _init(self, a):
         m = a.mean(1)
         return torch.tanh(self.init_h(m)), torch.tanh(self.init_c(m))
@@ -84,19 +73,42 @@ class ShowAttendTell(nn.Module):
                 return_alpha: bool = False):
         """Logits (B, T-1, V) predicting captions[:, 1:] from <start> w1 .. w_{T-1}; with
         return_alpha also the attention maps (B, T-1, L), alpha[:, t] being the map used to emit
-        the word captions[:, t + 1]. Give images or precomputed annotation vectors (B, L, D)."""
+        the word captions[:, t + 1]. Give images or precomputed annotation vectors (B, L, D).
+        Captions are padded with 0 after their <end>: a step past a caption's end predicts nothing
+        the loss counts, so it is not computed (its logits and map are 0). The rows are ordered by
+        length and each step runs on the captions still going, so a batch costs its words, not its
+        size times its longest caption; the deep output, which does not feed back, is computed for
+        all steps at once after the recurrence."""
         a = self.features(images) if feats is None else feats
+        lengths = (captions[:, 1:] != 0).sum(1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        a, captions = a[order], captions[order]
+        steps = torch.arange(captions.shape[1] - 1, device=lengths.device)
+        going = [n for n in (lengths[order][None] > steps[:, None]).sum(1).tolist() if n]   # captions going at step t
         h, c = self._init(a)
         a_proj = self.att_a(a)
         emb = self.drop(self.word_embed(captions[:, :-1]))
-        logits, alphas = [], []
-        for t in range(emb.shape[1]):
+        B, T = emb.shape[:2]
+        words = emb.unbind(1)
+        hs, zs, alphas = [], [], []
+        for t, n in enumerate(going):
+            if n < len(h):                                  # some captions ended: go on with the others
+                a, a_proj, h, c = a[:n], a_proj[:n], h[:n], c[:n]
             z, alpha = self._attend(a, a_proj, h)
-            h, c = self.lstm(torch.cat([emb[:, t], z], 1), (h, c))
-            logits.append(self._logits(emb[:, t], h, z))
+            h, c = self.lstm(torch.cat([words[t][:n], z], 1), (h, c))
+            hs.append(h)
+            zs.append(z)
             alphas.append(alpha)
-        logits = torch.stack(logits, 1)
-        return (logits, torch.stack(alphas, 1)) if return_alpha else logits
+        out = self._logits(torch.cat([w[:n] for w, n in zip(words, going)]), torch.cat(hs), torch.cat(zs))
+        where = (torch.cat([torch.arange(n, device=out.device) for n in going]),                     # row
+                 torch.repeat_interleave(torch.arange(len(going), device=out.device),
+                                         torch.tensor(going, device=out.device)))                    # step
+        back = torch.argsort(order)
+        logits = out.new_zeros(B, T, out.shape[-1]).index_put(where, out)[back]
+        if not return_alpha:
+            return logits
+        alpha = torch.cat(alphas)
+        return logits, alpha.new_zeros(B, T, alpha.shape[-1]).index_put(where, alpha)[back]
 
     # -- inference interface used by show_and_tell.decode
     def start(self, images: torch.Tensor | None = None, feats: torch.Tensor | None = None):
