@@ -120,6 +120,7 @@ def test_gradcam_runs_on_a_net_without_gap():
     x = torch.randn(2, 3, 64, 64)
     logits, f = m(x, return_features=True)
     assert logits.shape == (2, 6) and f.shape[-2:] == (16, 16) and not hasattr(m, "fc")
+    assert m.head[2].in_features == 64 * 4 * 4          # FC layers on a 4x4 grid of the 64-wide maps
     _, maps, top = gradcam(m, x, k=2)
     assert maps.shape == (2, 2, 64, 64) and (maps >= 0).all()
 
@@ -128,3 +129,39 @@ def test_centre_gaussian_peaks_in_the_middle():
     from reference_impls.cam.proxy import centre_gaussian
     g = centre_gaussian(9, 7, 2.0)
     assert g.max() == 1.0 and g.min() == 0.0 and np.unravel_index(g.argmax(), g.shape) == (3, 4)
+
+
+def test_contour_area_fast_paths_match_the_hole_filled_polygon():
+    """`_contour_area` skips the hole filling of thin crops (at most 2 pixels high or wide: no hole
+    possible); on random components it equals binary_fill_holes + the 2x2-cell count it replaces."""
+    from scipy import ndimage
+    from metrics import localization as L
+    rng = np.random.default_rng(0)
+    n = 0
+    for _ in range(400):
+        m = rng.random((rng.integers(1, 10), rng.integers(1, 10))) < rng.random()
+        lab, _ = ndimage.label(m, structure=L._EIGHT)
+        for i, sl in enumerate(ndimage.find_objects(lab)):
+            c = lab[sl] == i + 1
+            f = ndimage.binary_fill_holes(np.pad(c, 1), structure=L._FOUR)
+            cells = f[:-1, :-1].astype(int) + f[1:, :-1] + f[:-1, 1:] + f[1:, 1:]
+            assert L._contour_area(c) == float((cells == 4).sum() + 0.5 * (cells == 3).sum())
+            n += 1
+    ring = np.ones((3, 3), bool)
+    ring[1, 1] = False                      # a one-pixel hole: filled, the 3x3 square's area 4
+    assert L._contour_area(ring) == 4.0 and L._contour_area(np.ones((2, 7), bool)) == 6.0 and n > 500
+
+
+def test_gt_only_evaluation_gives_the_gt_known_metrics():
+    """`evaluate(..., gt_only=True)` (one GT-class map per image) gives the same GT-known metrics
+    and top-1 classification error as the full evaluation (which also boxes the predicted class)."""
+    from datasets.wsol_proxy import wsol_proxy
+    from reference_impls.cam import evaluate
+    torch.manual_seed(0)
+    m = build_model("small_vgg", 6, pool="fc").eval()
+    data = wsol_proxy(24, 0, "test")
+    full = evaluate(m, data, "gradcam", k=1, batch_size=10, interval=0.1)
+    gt = evaluate(m, data, "gradcam", gt_only=True, batch_size=10, interval=0.1, keep_maps=2)
+    for key in ("top1_cls_error", "gt_known_loc", "max_box_acc", "max_box_acc_v2"):
+        assert gt[key] == pytest.approx(full[key]), key
+    assert "top1_loc_error" not in gt and len(gt["examples"]) == 2

@@ -87,6 +87,8 @@ def gradcam_matches_cam(model, x: torch.Tensor, classes: torch.Tensor) -> dict:
     is CAM / Z (Z = h * w), a positive scale. Returns the fitted scale (least squares, maps at the
     feature resolution), its ratio to 1 / Z, and the largest deviation relative to the CAM's range."""
     from .maps import cam_from_features, gradcam
+    dev = next(model.parameters()).device
+    x, classes = x.to(dev), classes.to(dev)          # the model's device (a GPU run too)
     with torch.no_grad():
         _, f = model(x, return_features=True)
         c = cam_from_features(f, model.fc.weight, classes).double()
@@ -116,8 +118,9 @@ def experiment(seed: int, cache_dir=None, device="cpu", cfg: dict = CONFIG) -> d
            "gap_cam": evaluate(gap, test, "cam", keep_maps=6, **kw),
            "gmp_cam": evaluate(gmp, test, "cam", k=1, **kw),               # k=1: top-1 and GT-known metrics
            "gap_backprop": evaluate(gap, test, "backprop", k=1, v2=False, **kw),
-           "fc_gradcam": evaluate(fcn, test, "gradcam", k=1, keep_maps=6, **kw),
-           "fc_backprop": evaluate(fcn, test, "backprop", k=1, keep_maps=6, **kw),
+           # the FCNet claim reads GT-class maps only (MaxBoxAccV2): one map per canvas
+           "fc_gradcam": evaluate(fcn, test, "gradcam", gt_only=True, keep_maps=6, **kw),
+           "fc_backprop": evaluate(fcn, test, "backprop", gt_only=True, keep_maps=6, **kw),
            "centre_box": evaluate_boxes(gap, test, fixed, device=device, interval=kw["interval"]),
            "centre_box_v2": {"box": fixed_v2, **as_map(L.box_map(fixed_v2, w, h))},
            # sigma: half the mean training box side (its thresholds sweep every centred size anyway)
@@ -134,7 +137,7 @@ def experiment(seed: int, cache_dir=None, device="cpu", cfg: dict = CONFIG) -> d
         out["untrained_gap_cam"] = evaluate(u_gap, test, "cam", k=1, **kw)
         out["untrained_gmp_cls_error"] = evaluate_boxes(u_gmp, test, L.full_box, k=1, device=device,
                                                         interval=kw["interval"])["top1_cls_error"]
-        out["untrained_fc_gradcam"] = evaluate(u_fc, test, "gradcam", k=1, **kw)
+        out["untrained_fc_gradcam"] = evaluate(u_fc, test, "gradcam", gt_only=True, **kw)
     return out
 
 
