@@ -64,7 +64,7 @@ def train(model, images: torch.Tensor, targets: torch.Tensor, *, epochs: int, se
     """`targets`: image labels (N,) for the classifiers and ACoL, semantic masks (N, H, W) for SegNet."""
     if isinstance(model, SegNet) != (targets.dim() == 3):
         raise ValueError("SegNet trains on (N, H, W) masks, the classifiers on (N,) labels")
-    weight = median_frequency_weights(targets, model.head[-1].out_channels) if isinstance(model, SegNet) else None
+    weight = median_frequency_weights(targets, model.head[-1].out_channels).to(device) if isinstance(model, SegNet) else None
     data = batches(images, targets, batch_size, seed)
     steps = epochs * -(-len(images) // batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
