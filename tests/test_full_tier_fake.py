@@ -97,6 +97,7 @@ def test_deeplab_voc2012_full_tier_on_fake_voc(tmp_path):
     """DeepLab-ResNet-101 ASPP-L MSC: train_aug training from a "pretrained" ResNet-101 file (two one-step
     epochs of 2 crops), val scoring at 513 padding without and with the CRF, and the test predictions
     written in the evaluation server's format (palette PNGs under results/VOC2012/Segmentation/comp6_test_cls)."""
+    pytest.importorskip("pydensecrf", reason="the val path runs the CRF: pip install -e '.[crf]' (pydensecrf2)")
     import timm
     root = tmp_path / "data"
     fake.voc2012(root, n=4, n_aug=2)

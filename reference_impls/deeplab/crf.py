@@ -30,8 +30,9 @@ PUBLISHED = CRFParams()
 
 def dense_crf(image: np.ndarray, probs: np.ndarray, p: CRFParams = PUBLISHED) -> np.ndarray:
     """image: (H, W, 3) uint8; probs: (C, H, W) softmax probabilities. Returns (C, H, W) marginals."""
-    import pydensecrf.densecrf as dcrf
-    from pydensecrf.utils import unary_from_softmax
+    from reference_impls.common import require
+    dcrf = require("pydensecrf.densecrf", "pip install -e '.[crf]' (pydensecrf2, builds from source in ~30 s)")
+    unary_from_softmax = require("pydensecrf.utils", "pip install -e '.[crf]'").unary_from_softmax
     c, h, w = probs.shape
     if image.shape[:2] != (h, w):
         raise ValueError(f"image is {image.shape[1]}x{image.shape[0]}, probabilities are {w}x{h}")

@@ -20,8 +20,9 @@ from .part_objects import BODY, HEAD
 
 
 def upsample(maps: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, h, w) -> (N, size, size), bilinear (align_corners=False, as reference_impls.cam)."""
-    return F.interpolate(maps[:, None].float(), size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+    """(N, h, w) -> (N, size, size), bilinear (align_corners=False, as reference_impls.cam), on the host
+    (every consumer scores them with numpy)."""
+    return F.interpolate(maps[:, None].float(), size=(size, size), mode="bilinear", align_corners=False)[:, 0].cpu()
 
 
 def normalized(maps) -> np.ndarray:
@@ -77,7 +78,7 @@ def localization_scores(maps, data: dict, interval: float = 0.05) -> dict[str, f
     """Every map metric of this suite for per-image maps (N, H, W) at image resolution, or one
     shared map (H, W) (a fixed prior), against data's boxes, masks and parts."""
     parts = data["masks"].numpy()
-    maps = np.asarray(maps.detach().cpu() if torch.is_tensor(maps) else maps, dtype=np.float64)   # maps of a GPU run too
+    maps = np.asarray(maps, dtype=np.float64)
     boxes = [b.reshape(1, 4).numpy() for b in data["boxes"]]
     if maps.ndim == 2:           # one shared map: its boxes are swept once, not once per image
         acc = L.box_accuracies(L.normalize_scoremap(maps), boxes, interval=interval)

@@ -84,6 +84,7 @@ def nin_outputs(model: NINNet, x: torch.Tensor, labels: torch.Tensor) -> dict:
     two numerical checks of "the class channels are CAMs": logits vs the channels' spatial mean,
     channels vs Zhou et al.'s weighted sum of the maps before the 1x1 conv (+ its bias)."""
     model.eval()
+    labels = labels.to(x.device)
     logits, f = model(x, return_features=True)
     cm = model.head[-1](f)
     idx = torch.arange(len(x))
@@ -92,7 +93,7 @@ def nin_outputs(model: NINNet, x: torch.Tensor, labels: torch.Tensor) -> dict:
     cams = cam_from_features(f, conv.weight[:, :, 0, 0], torch.arange(cm.shape[1]).expand(len(x), -1))
     cams = cams + conv.bias[None, :, None, None]
     scale = cm.abs().amax().clamp_min(1e-12)
-    return {"top1": top, "logits": logits,
+    return {"top1": top.cpu(), "logits": logits.cpu(),     # scored on the host (maps too: M.upsample)
             "gt_map": M.upsample(cm[idx, labels], x.shape[-1]), "top1_map": M.upsample(cm[idx, top], x.shape[-1]),
             "logit_vs_gap": float((logits - cm.mean((2, 3))).abs().max() / scale),
             "channel_vs_cam": float((cm - cams).abs().max() / scale)}
@@ -107,15 +108,16 @@ def acol_outputs(model: ACoLNet, x: torch.Tensor, labels: torch.Tensor | None) -
     """ACoL's GT-class maps (A, B, fused; none when `labels` is None) and its top-1 class's fused map."""
     model.eval()
     size = x.shape[-1]
-    gt = {} if labels is None else {k: M.upsample(v, size) for k, v in model.localization_maps(x, labels).items()}
+    gt = {} if labels is None else {k: M.upsample(v, size)
+                                    for k, v in model.localization_maps(x, labels.to(x.device)).items()}
     logits_a, _ = model(x)
     top = logits_a.argmax(1)
-    return {"gt_maps": gt, "top1": top, "top1_map": M.upsample(model.localization_maps(x, top)["fused"], size)}
+    return {"gt_maps": gt, "top1": top.cpu(), "top1_map": M.upsample(model.localization_maps(x, top)["fused"], size)}
 
 
 def segment_scores(seg_model: SegNet, x, semantic, k: int) -> dict:
     with torch.no_grad():
-        pred = seg_model.eval()(x).argmax(1)
+        pred = seg_model.eval()(x).argmax(1).cpu()
     return S.miou(pred, semantic, k + 1)
 
 
@@ -123,7 +125,7 @@ def localization(seed: int, cache_dir=None, device="cpu", cfg: dict = CONFIG) ->
     """Claims 1 and 2: NIN head vs FC head, CAM's part lock, ACoL vs CAM (nets: nin, acol, fc)."""
     data = load_data(seed, cfg)
     train, test = data["train"], data["test"]
-    x, y = test["images"].to(device), test["labels"].to(device)
+    x, y = test["images"].to(device), test["labels"]      # labels stay on the host, where the scoring is
     size, iv = x.shape[-1], cfg["interval"]
     arms = ("nin", "acol", "fc")
     net = {arm: trained_model(arm, train, seed, cache_dir, device, cfg) for arm in arms}
@@ -133,7 +135,7 @@ def localization(seed: int, cache_dir=None, device="cpu", cfg: dict = CONFIG) ->
     # claim 2: NIN head vs FC head -------------------------------------------------------------
     nin, nin_u = nin_outputs(net["nin"], x, y), nin_outputs(raw["nin"], x, y)
     with torch.no_grad():
-        fc_pred = net["fc"].eval()(x).argmax(1)
+        fc_pred = net["fc"].eval()(x).argmax(1).cpu()
     majority = int(torch.bincount(train["labels"]).argmax())
     out["classification"] = {"nin_acc": accuracy(nin["top1"], y), "fc_acc": accuracy(fc_pred, y),
                              "untrained_nin_acc": accuracy(nin_u["top1"], y),
@@ -169,7 +171,7 @@ def segmentation(seed: int, cache_dir=None, device="cpu", cfg: dict = CONFIG) ->
     size, k = x.shape[-1], part_objects.n_classes()
     seg_net = trained_model("seg", train, seed, cache_dir, device, cfg)
     seg_raw = trained_model("seg", train, seed, cache_dir, device, cfg, untrained=True)
-    y = test["labels"].to(device)       # only for the GT-class maps nin_outputs also returns; not used below
+    y = test["labels"]       # only for the GT-class maps nin_outputs also returns; not used below
     nin = nin_outputs(trained_model("nin", train, seed, cache_dir, device, cfg), x, y)
     nin_u = nin_outputs(trained_model("nin", train, seed, cache_dir, device, cfg, untrained=True), x, y)
     acol = acol_outputs(trained_model("acol", train, seed, cache_dir, device, cfg), x, None)
