@@ -73,6 +73,13 @@ def _decode_rgb(path: Path, res: int, crop: bool = True) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)
 
 
+def _decode_gray(path: Path, res: int) -> torch.Tensor:
+    """Decode a 1-bit Omniglot PNG, resize 105 -> res (the official data prep), to a uint8 tensor."""
+    from PIL import Image
+    with Image.open(path) as im:
+        return torch.from_numpy(np.asarray(im.convert("L").resize((res, res), Image.BILINEAR)).copy())
+
+
 def _decode_audio(path: Path, length: int) -> torch.Tensor:
     """Decode FLAC, resample 48 -> 16 kHz, mu-law encode a random crop of `length` samples."""
     from datasets.audio import mu_law_encode, read_audio
@@ -176,6 +183,21 @@ def _paths() -> list[Path_]:
         from reference_impls.show_and_tell import caption_loss
         return caption_loss(m, batch[1], images=batch[0])
 
+    def rare_build():
+        from reference_impls.rare_events.model import PAPER, build_model
+        return build_model(PAPER)
+
+    def rare_batch(b, r, d):      # one step of `b` parallel episodes: images and episode-local labels
+        return torch.rand(b, r, r, device=d), torch.randint(0, b * 5, (b,), device=d)
+
+    def rare_loss(m, batch):
+        if not hasattr(m, "_steps"):
+            m._steps = 0
+        if m._steps % 30 == 0:    # the official train.py clears the memory before every batch of episodes
+            (m.module if hasattr(m, "module") else m).memory.clear()
+        m._steps += 1
+        return m(batch[0], batch[1])[1]
+
     voc_jpegs = _images("VOCdevkit/VOC2012/JPEGImages", "*.jpg")
     return [
         Path_("cam", "GoogLeNet-GAP fine-tuning", cam_build, cls_batch(1000),
@@ -196,6 +218,10 @@ def _paths() -> list[Path_]:
               30 * (119_287 // 32), "20 + 10 epochs of the paper's COCO split (train2014 + val2014 less 4,000 test: 119,287 images), batch 32 "
               "(FULL; stage 1 with the CNN frozen is cheaper than this rate)", "coco", _decode_rgb,
               _images("coco/train2014", "*.jpg"), min_res=75),
+        Path_("rare_events", "memory module + LeNet encoder, Omniglot episodes", rare_build, rare_batch, rare_loss, 28, 16,
+              200 * 100 * 30, "200 epochs x 100 batches of 16 episodes x 30 steps (the official train.py: 600k Adam steps)",
+              "omniglot", _decode_gray, _images("omniglot/python/images_background", "*.png"), unit="episode", min_res=28,
+              lr=1e-4),
         Path_("wavenet", "WaveNet 5x(1..512), VCTK speaker-conditioned", wavenet_build, wavenet_batch, wavenet_loss,
               8000, 16, 20_000, "20k iterations of 16 crops of 8,000 samples (suites/wavenet/test_full.py TRAIN)",
               "vctk", _decode_audio, _images("audio/VCTK-Corpus-0.92/wav48_silence_trimmed", "*_mic1.flac"),
@@ -207,8 +233,7 @@ def _paths() -> list[Path_]:
 # so that the input rate measures the decoding cost of the real photographs' pixel counts
 TYPICAL_SIZE = {"voc2007": (500, 375), "voc2012": (500, 375), "coco": (640, 480), "ilsvrc_val": (500, 375)}
 
-LEFT = {"rare_events": "episodic memory training (600k Adam steps on 28x28 Omniglot) not in the rehearsal yet",
-        "influence": "MNIST convex fits and Hessian-vector products: not a GPU training schedule"}
+LEFT = {"influence": "MNIST convex fits and Hessian-vector products: not a GPU training schedule"}
 
 
 # ----------------------------------------------------------------------------- measuring
