@@ -99,12 +99,9 @@ def test_deeplab_voc2012_full_tier_on_fake_voc(tmp_path):
     epochs of 2 crops), val scoring at 513 padding without and with the CRF, and the test predictions
     written in the evaluation server's format (palette PNGs under results/VOC2012/Segmentation/comp6_test_cls)."""
     pytest.importorskip("pydensecrf", reason="the val path runs the CRF: pip install -e '.[crf]' (pydensecrf2)")
-    import timm
     root = tmp_path / "data"
     fake.voc2012(root, n=4, n_aug=2)
-    (root / "pretrained").mkdir(parents=True)
-    torch.manual_seed(0)
-    torch.save(timm.create_model("resnet101", pretrained=False).state_dict(), root / "pretrained" / "resnet101.pth")
+    _resnet101_weights(root)
     out, rows, fits = _run_suite(root, tmp_path, "deeplab", "voc2012_val_and_test")
     _ok(out)
     assert "1 passed" in out.stdout, out.stdout[-2000:]
@@ -115,17 +112,21 @@ def test_deeplab_voc2012_full_tier_on_fake_voc(tmp_path):
     assert sorted(p.stem for p in pngs) == ["2008_000100", "2008_000101"]
 
 
+def _resnet101_weights(root: Path) -> None:
+    """The "ImageNet" ResNet-101 a DeepLab user supplies, here at its seeded initialisation."""
+    import timm
+    (root / "pretrained").mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(timm.create_model("resnet101", pretrained=False).state_dict(), root / "pretrained" / "resnet101.pth")
+
 
 def test_deeplab_cityscapes_v3plus_full_tier_on_fake_cityscapes(tmp_path):
     """DeepLabv3+ (ResNet-101, OS16, decoder) on Cityscapes: train_fine training from a "pretrained"
     ResNet-101 file (two one-step epochs of 2 crops), val scored at the frames' full size, and the test
     frames' predictions written as the server's labelId PNGs (<city>/<name>_pred_labelIds.png)."""
-    import timm
     root = tmp_path / "data"
     fake.cityscapes(root)
-    (root / "pretrained").mkdir(parents=True)
-    torch.manual_seed(0)
-    torch.save(timm.create_model("resnet101", pretrained=False).state_dict(), root / "pretrained" / "resnet101.pth")
+    _resnet101_weights(root)
     out, rows, fits = _run_suite(root, tmp_path, "deeplab", "deeplabv3plus_cityscapes")
     _ok(out)
     assert "1 passed" in out.stdout, out.stdout[-2000:]
