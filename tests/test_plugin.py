@@ -190,6 +190,7 @@ def test_raw_import_error_still_fails(claim):
 ''')
     res = project.runpytest("suites", "-rs")
     res.assert_outcomes(skipped=1, failed=1)
+    assert res.ret != 0                       # the raw ImportError still fails the run
     res.stdout.fnmatch_lines(["*optional dependency missing: surely_not_installed_pkg.densecrf is not installed*"
                               "pip install -e '.?crf?' (pydensecrf2)"])
 
