@@ -24,6 +24,7 @@ def main(out: str):
     if rank == 0:
         atomic_save(model.state_dict(), out)
     if world_size > 1:
+        torch.distributed.barrier()     # no rank tears gloo down while another still talks to it
         torch.distributed.destroy_process_group()
 
 
