@@ -8,9 +8,9 @@ the code), and measures at the paper's input resolution and batch size, on synth
 - compute rate: `steps` training steps (forward, loss, backward, optimizer) after `warmup` steps,
   timed with the device synchronised at both ends only (images/s, step time, peak memory);
 - input rate: the paper's decoding path (JPEG/PNG/FLAC decode, resize, crop, to tensor) over a
-  miniature copy of the real layout (`datasets.fake`, images drawn at the originals' typical sizes), through `common.loader` with its default
-  workers, for as many images as the compute measurement used; an input rate below the compute
-  rate flags the pipeline as input-bound;
+  miniature copy of the real layout (`datasets.fake`, images drawn at the originals' typical sizes),
+  through `common.loader` with its default workers, for as many images as the compute measurement
+  used; an input rate below the compute rate flags the pipeline as input-bound;
 - the projected device-hours of the paper's schedule (its iterations x batch, from the suite's
   full-tier configuration) at the measured compute rate, per process (divide by the GPU count for DDP).
 
@@ -21,6 +21,7 @@ its projection is not a projection of the paper's schedule).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -190,12 +191,11 @@ def _paths() -> list[Path_]:
     def rare_batch(b, r, d):      # one step of `b` parallel episodes: images and episode-local labels
         return torch.rand(b, r, r, device=d), torch.randint(0, b * 5, (b,), device=d)
 
+    rare_steps = itertools.count()
+
     def rare_loss(m, batch):
-        if not hasattr(m, "_steps"):
-            m._steps = 0
-        if m._steps % 30 == 0:    # the official train.py clears the memory before every batch of episodes
+        if next(rare_steps) % 30 == 0:   # the official train.py clears the memory before every batch of episodes
             (m.module if hasattr(m, "module") else m).memory.clear()
-        m._steps += 1
         return m(batch[0], batch[1])[1]
 
     voc_jpegs = _images("VOCdevkit/VOC2012/JPEGImages", "*.jpg")
