@@ -178,7 +178,7 @@ def test_fit_costs_within_5_percent_of_a_hand_written_loop():
     ratios = []
     with num_threads(1):
         hand(), loop()
-        for i in range(9):
+        for i in range(15):
             t = {}
             for name, fn in ((("hand", hand), ("fit", loop)) if i % 2 else (("fit", loop), ("hand", hand))):
                 t0 = time.process_time()

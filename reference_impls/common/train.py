@@ -82,12 +82,14 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def log_every_default(device: torch.device) -> int:
-    """How often fit() reads the loss back: every step on CPU (free there), every 50 steps on a GPU
-    (each read waits for the device to finish). $REPRO_LOG_EVERY overrides."""
+    """How often fit() reads the loss back: every 10 steps on CPU (a read per step cost 1.5-2 % of a
+    2 ms step), every 50 steps on a GPU (each read waits for the device to finish). The history and
+    the non-finite check are the same either way; only the check comes up to N-1 steps later.
+    $REPRO_LOG_EVERY overrides."""
     env = os.environ.get("REPRO_LOG_EVERY")
     if env:
         return max(1, int(env))
-    return 1 if device.type == "cpu" else 50
+    return 10 if device.type == "cpu" else 50
 
 
 def fit(model: nn.Module, step: Callable, data, *, epochs: int, optimizer: torch.optim.Optimizer,
@@ -182,14 +184,11 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int, optimizer: torch
                 scheduler.step()
             pending.append(loss.detach())
             if len(pending) >= log_every:
-                n = len(pending)
                 drain(epoch, bar)
-                if bar is not None:
-                    bar.update(n)
-        n = len(pending)
+            if bar is not None:
+                bar.update(1)
         drain(epoch, bar)
         if bar is not None:
-            bar.update(n)
             bar.close()
         if on_epoch_end is not None:
             on_epoch_end(epoch, model)
