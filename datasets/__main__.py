@@ -31,6 +31,7 @@ KNOWN = [
     (ilsvrc.JPEG_DIR, "cam, architectures", "full", ilsvrc.LAYOUT),
     ("CUB_200_2011", "cam", "full", cub.LAYOUT),
     ("VOCdevkit/VOC2012", "deeplab, detection", "full", voc.LAYOUT),
+    (voc.SBD_DIR, "deeplab (train_aug, if no SegmentationClassAug)", "full", voc.SBD_LAYOUT),
     ("VOCdevkit/VOC2007", "detection", "full", voc_detection.VOC_LAYOUT.format(year=2007, split="test")),
     ("coco/annotations", "detection, show_and_tell", "full", coco_detection.COCO_LAYOUT),
     ("cityscapes", "deeplab (loader)", "full", cityscapes.LAYOUT),

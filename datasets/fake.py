@@ -13,7 +13,10 @@ the originals' own tools) read them unchanged:
     voc2012      VOCdevkit/VOC2012: JPEGImages, SegmentationClass + SegmentationObject (palette PNGs with
                  the VOC colour map, 255 on object borders), Annotations, ImageSets/{Main,Segmentation}
                  (train, val, trainval, test), plus the SBD augmentation as used by DeepLab:
-                 SegmentationClassAug/*.png (class-id greyscale PNGs) and ImageSets/Segmentation/train_aug.txt
+                 SegmentationClassAug/*.png (class-id greyscale PNGs) and ImageSets/Segmentation/train_aug.txt,
+                 and the SBD release it is converted from: benchmark_RELEASE/dataset/{cls,inst}/*.mat (MATLAB v5,
+                 zlib-compressed, structs GTcls / GTinst as scipy.io.loadmat reads the real ones), img/*.jpg,
+                 train.txt, val.txt (SBD's train holds a VOC 2012 val image, as the real one does)
     coco         coco/annotations/instances_{train,val}2017.json, instances_{train,val}2014.json,
                  captions_{train,val}2014.json, coco/{train,val}{2014,2017}/*.jpg (COCO_<split>2014_<12 digits>.jpg
                  and <12 digits>.jpg), coco/dataset_coco.json (Karpathy's split: train/restval/val/test)
@@ -185,8 +188,56 @@ def voc2007(root: Path, n: int = 8, seed: int = 0, size=(200, 150)) -> Path:
     return base
 
 
-def voc2012(root: Path, n: int = 8, seed: int = 0, size=(200, 150), n_aug: int = 4) -> Path:
-    """VOC 2012 segmentation (+ the SBD-augmented train_aug set DeepLab trains on)."""
+# a fixed MAT-file header text (scipy writes the creation time there; the bytes must not change)
+MAT_HEADER = b"MATLAB 5.0 MAT-file, written by datasets.fake (a miniature SBD release)".ljust(116, b" ")
+
+
+def _mat(path: Path, name: str, fields: dict) -> None:
+    """A MATLAB v5 MAT-file (zlib-compressed elements, as MATLAB's `save` writes since R14) holding one
+    1x1 struct `name` with `fields` (dict order = field order)."""
+    import scipy.io
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {name: fields}, do_compression=True, oned_as="column")
+    raw = buf.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(MAT_HEADER + raw[116:])
+
+
+def _boundaries(lab: np.ndarray, values) -> np.ndarray:
+    """SBD's Boundaries: a cell (len(values) x 1) of sparse logical HxW maps, the inner border of each region."""
+    import scipy.sparse
+    edge = np.zeros(lab.shape, bool)
+    edge[:-1] |= lab[:-1] != lab[1:]
+    edge[1:] |= lab[1:] != lab[:-1]
+    edge[:, :-1] |= lab[:, :-1] != lab[:, 1:]
+    edge[:, 1:] |= lab[:, 1:] != lab[:, :-1]
+    cell = np.empty((len(values), 1), object)
+    for k, v in enumerate(values):
+        cell[k, 0] = scipy.sparse.csc_matrix(edge & (lab == v))
+    return cell
+
+
+def _sbd(base: Path, iid: str, cls: np.ndarray, inst: np.ndarray, objs) -> None:
+    """cls/<id>.mat (GTcls: Segmentation, Boundaries per class 1..20, CategoriesPresent) and inst/<id>.mat
+    (GTinst: Segmentation with instance ids, Boundaries per instance, Categories), as in SBD."""
+    present = sorted({int(c) for c in np.unique(cls) if c != 0})
+    _mat(base / "cls" / f"{iid}.mat", "GTcls", {
+        "Segmentation": cls, "Boundaries": _boundaries(cls, range(1, len(VOC_CLASSES) + 1)),
+        "CategoriesPresent": np.asarray(present, np.float64).reshape(-1, 1)})
+    kept = [k for k in range(1, len(objs) + 1) if (inst == k).any()]
+    _mat(base / "inst" / f"{iid}.mat", "GTinst", {
+        "Segmentation": inst, "Boundaries": _boundaries(inst, kept),
+        "Categories": np.asarray([objs[k - 1][0] + 1 for k in kept], np.float64).reshape(-1, 1)})
+
+
+def voc2012(root: Path, n: int = 8, seed: int = 0, size=(200, 150), n_aug: int = 4,
+            aug=("SegmentationClassAug", "SBD")) -> Path:
+    """VOC 2012 segmentation (+ the SBD-augmented train_aug set DeepLab trains on, in the layouts named
+    in `aug`: "SegmentationClassAug" (the converted PNGs + train_aug.txt) and/or "SBD" (the release)).
+
+    The SBD release covers the `n_aug` extra images, the first VOC train image and the first and last
+    VOC val images (the first in SBD's train split), so that building train_aug from it
+    (`voc.train_aug_ids`) gives the ids of train_aug.txt: VOC train + the extra images."""
     from metrics.segmentation import voc_palette
     rng = np.random.default_rng(seed + 1)
     base = Path(root) / "VOCdevkit" / "VOC2012"
@@ -194,6 +245,9 @@ def voc2012(root: Path, n: int = 8, seed: int = 0, size=(200, 150), n_aug: int =
     ids = [f"2007_{i:06d}" for i in range(32, 32 + n)]
     aug_ids = [f"2008_{i:06d}" for i in range(1, n_aug + 1)]
     test_ids = [f"2008_{i:06d}" for i in range(100, 102)]
+    half = n // 2
+    sbd_ids = sorted({ids[0], ids[half], ids[-1], *aug_ids}) if "SBD" in aug else []
+    sbd = Path(root) / "benchmark_RELEASE" / "dataset"
     for i in ids + aug_ids + test_ids:
         w, h = size
         objs = _objects(rng, w, h, len(VOC_CLASSES))
@@ -207,7 +261,11 @@ def voc2012(root: Path, n: int = 8, seed: int = 0, size=(200, 150), n_aug: int =
         for k, (c, x0, y0, x1, y1) in enumerate(objs, 1):
             lab[y0:y1 + 1, x0:x1 + 1] = c + 1
             inst[y0:y1 + 1, x0:x1 + 1] = k
-        aug = lab.copy()
+        full = lab.copy()                                    # SBD labels have no border
+        if i in sbd_ids:
+            _sbd(sbd, i, full, inst.copy(), objs)
+            (sbd / "img").mkdir(parents=True, exist_ok=True)
+            (sbd / "img" / f"{i}.jpg").write_bytes((base / "JPEGImages" / f"{i}.jpg").read_bytes())
         edge = np.zeros_like(lab, bool)                      # VOC marks object borders 255 ("void")
         edge[:-1] |= inst[:-1] != inst[1:]
         edge[:, :-1] |= inst[:, :-1] != inst[:, 1:]
@@ -215,11 +273,16 @@ def voc2012(root: Path, n: int = 8, seed: int = 0, size=(200, 150), n_aug: int =
         if i in ids:
             _png(base / "SegmentationClass" / f"{i}.png", lab, "P", pal)
             _png(base / "SegmentationObject" / f"{i}.png", inst, "P", pal)
-        _png(base / "SegmentationClassAug" / f"{i}.png", aug, "L")   # SBD-derived labels have no border
-    half = n // 2
+        if "SegmentationClassAug" in aug:
+            _png(base / "SegmentationClassAug" / f"{i}.png", full, "L")   # SBD-derived labels have no border
     seg = {"train": ids[:half], "val": ids[half:], "trainval": ids, "test": test_ids}
     _lists(base / "ImageSets" / "Segmentation", seg)
-    _write(base / "ImageSets" / "Segmentation" / "train_aug.txt", "".join(f"{i}\n" for i in ids[:half] + aug_ids))
+    if "SegmentationClassAug" in aug:
+        _write(base / "ImageSets" / "Segmentation" / "train_aug.txt", "".join(f"{i}\n" for i in ids[:half] + aug_ids))
+    if sbd_ids:      # SBD's own splits hold VOC 2012 train and val images (train_aug drops the val ones)
+        k = (n_aug + 1) // 2
+        _write(sbd / "train.txt", "".join(f"{i}\n" for i in sorted({ids[0], ids[half], *aug_ids[:k]})))
+        _write(sbd / "val.txt", "".join(f"{i}\n" for i in sorted({ids[-1], *aug_ids[k:]})))
     _lists(base / "ImageSets" / "Main", {"train": ids[:half] + aug_ids, "val": ids[half:],
                                           "trainval": ids + aug_ids, "test": test_ids})
     return base

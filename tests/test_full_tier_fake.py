@@ -97,15 +97,18 @@ def test_full_steps_is_a_documented_option(flag):
 def test_deeplab_voc2012_full_tier_on_fake_voc(tmp_path):
     """DeepLab-ResNet-101 ASPP-L MSC: train_aug training from a "pretrained" ResNet-101 file (two one-step
     epochs of 2 crops), val scoring at 513 padding without and with the CRF, and the test predictions
-    written in the evaluation server's format (palette PNGs under results/VOC2012/Segmentation/comp6_test_cls)."""
+    written in the evaluation server's format (palette PNGs under results/VOC2012/Segmentation/comp6_test_cls).
+    train_aug comes from the SBD release itself (benchmark_RELEASE/dataset/cls/*.mat; no SegmentationClassAug
+    PNGs here): the reader of the converted PNGs is covered by tests/test_fake_layouts.py and test_voc_sbd.py."""
     pytest.importorskip("pydensecrf", reason="the val path runs the CRF: pip install -e '.[crf]' (pydensecrf2)")
     root = tmp_path / "data"
-    fake.voc2012(root, n=4, n_aug=2)
+    fake.voc2012(root, n=4, n_aug=2, aug=("SBD",))
     _resnet101_weights(root)
     out, rows, fits = _run_suite(root, tmp_path, "deeplab", "voc2012_val_and_test")
     _ok(out)
     assert "1 passed" in out.stdout, out.stdout[-2000:]
     assert {"voc_val_miou_imagenet_init", "voc_test_miou"} <= {r["claim_id"] for r in rows}   # ImageNet start
+    assert [r["extra"]["train_aug"] for r in rows if r["claim_id"] == "voc_val_miou_imagenet_init"] == ["SBD"], rows
     assert all(r["run_mode"] == "rehearsal" and r["status"] == "recorded" for r in rows)
     assert len(fits) == 1 and fits[0]["steps"] == 2 and fits[0]["finite"], fits
     pngs = list((tmp_path / "runs").rglob("comp6_test_cls/*.png"))

@@ -203,6 +203,8 @@ def test_voc2012_val_and_test(claim, data_root, device, seed, cache_dir, artifac
 
     voc.read_ids(data_root, "val"), voc.read_ids(data_root, "train_aug")   # DataMissing -> skip
     ckpt, coco = os.environ.get("REPRO_DEEPLAB_VOC_CHECKPOINT"), os.environ.get("REPRO_DEEPLAB_VOC_COCO_INIT")
+    # the labels trained on: the converted SegmentationClassAug PNGs, else the SBD release (recorded with the claims)
+    aug = "none (checkpoint)" if ckpt else voc.train_aug_source(data_root)
     weights = None if (ckpt or coco) else locate(data_root, "pretrained/resnet101.pth",
                                                  "an ImageNet ResNet-101 state_dict for timm 'resnet101'")
 
@@ -214,13 +216,14 @@ def test_voc2012_val_and_test(claim, data_root, device, seed, cache_dir, artifac
     start = "checkpoint" if ckpt else "coco" if coco else "imagenet"
     net = trained("deeplab_voc", build, lambda m, resume: train_voc(m, data_root, VOC_FULL, seed, device, resume),
                   config=dict(VOC_FULL, init=start, init_file=str(coco or weights or "")), seed=seed,
+                  data_fingerprint="" if aug == "SegmentationClassAug" else f"train_aug from {aug}",
                   code=[model_module, voc_impl], cache_dir=cache_dir, checkpoint=ckpt).to(device)
     s = evaluate_voc(net, data_root, "val", device, crf=PUBLISHED)
     if start == "imagenet":
-        claim("voc_val_miou_imagenet_init", 100 * s["plain"]["miou"], miou_crf=100 * s["crf"]["miou"])
+        claim("voc_val_miou_imagenet_init", 100 * s["plain"]["miou"], miou_crf=100 * s["crf"]["miou"], train_aug=aug)
     else:
-        claim("voc_val_miou", 100 * s["plain"]["miou"], start=start)
-        claim("voc_val_miou_crf", 100 * s["crf"]["miou"], start=start)
+        claim("voc_val_miou", 100 * s["plain"]["miou"], start=start, train_aug=aug)
+        claim("voc_val_miou_crf", 100 * s["crf"]["miou"], start=start, train_aug=aug)
     if (voc.voc_root(data_root) / "ImageSets" / "Segmentation" / "test.txt").exists():
         out = artifacts.dir / "voc2012_test_server"   # kept with the run, ready to upload
         evaluate_voc(net, data_root, "test", device, crf=PUBLISHED, save_dir=out)
