@@ -305,12 +305,14 @@ def collate_captions(batch):
 
 def caption_loader(dataset: CaptionPairs, batch: int, *, seed: int, workers: int = 4, rank: int = 0, world: int = 1,
                    shuffle: bool = True, pin_memory: bool = False):
-    """A DataLoader streaming `dataset` with `workers` processes. Shuffled per epoch by a
+    """A DataLoader streaming `dataset` with `workers` processes ($REPRO_LOADER_WORKERS overrides). Shuffled per epoch by a
     DistributedSampler (common.fit calls its set_epoch; under torchrun each rank reads its share);
     the generator seeds the workers' augmentation per epoch, deterministically in `seed`."""
     import torch
     from torch.utils.data import DataLoader, DistributedSampler
+
+    from reference_impls.common.distributed import default_workers
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=world > 1)
-    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, collate_fn=collate_captions,
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=default_workers(workers), collate_fn=collate_captions,
                       generator=torch.Generator().manual_seed(seed), pin_memory=pin_memory, drop_last=True,
                       persistent_workers=False)

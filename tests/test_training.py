@@ -132,3 +132,17 @@ def test_timm_backbone_takes_pretrained_weights_only_from_a_named_file(tmp_path)
     assert loaded.fc.out_features == 3
     with pytest.raises(CheckpointError, match="no such file .*nothing is downloaded"):
         backbone("resnet18", weights=tmp_path / "missing.pth")
+
+
+def test_loader_workers_env_overrides_a_recipe_and_names_a_bad_value(monkeypatch):
+    from datasets.captions import caption_loader
+    from reference_impls.common.distributed import default_workers, loader
+    ds = torch.utils.data.TensorDataset(torch.arange(8.0))
+    monkeypatch.delenv("REPRO_LOADER_WORKERS", raising=False)
+    assert default_workers(3) == 3 and loader(ds, 4, seed=0, num_workers=3).num_workers == 3
+    monkeypatch.setenv("REPRO_LOADER_WORKERS", "0")
+    assert default_workers(3) == 0 and loader(ds, 4, seed=0, num_workers=3).num_workers == 0
+    assert caption_loader(ds, 4, seed=0, workers=8).num_workers == 0
+    monkeypatch.setenv("REPRO_LOADER_WORKERS", "many")
+    with pytest.raises(ValueError, match="REPRO_LOADER_WORKERS"):
+        default_workers()

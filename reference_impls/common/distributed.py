@@ -96,11 +96,17 @@ def _worker_init(worker_id: int) -> None:
         transform.reseed(info.seed)
 
 
-def default_workers() -> int:
-    """DataLoader workers per rank: $REPRO_LOADER_WORKERS, else the cores per local rank (max 8), 0 on a small CPU."""
+def default_workers(requested: int | None = None) -> int:
+    """DataLoader workers per rank: $REPRO_LOADER_WORKERS (the user's word wins over a recipe's),
+    else `requested`, else the cores per local rank (max 8), 0 on a small CPU."""
     env = os.environ.get("REPRO_LOADER_WORKERS")
     if env is not None:
-        return int(env)
+        try:
+            return max(0, int(env))
+        except ValueError:
+            raise ValueError(f"$REPRO_LOADER_WORKERS={env!r} is not a number of worker processes") from None
+    if requested is not None:
+        return requested
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // local
     return 0 if cores <= 2 else min(8, cores - 1)
@@ -113,7 +119,7 @@ def loader(dataset, batch_size: int, *, seed: int, shuffle: bool = True, drop_la
     N ranks loads `batch_size // N`), the order comes from (seed, epoch) only, decoding runs in
     `num_workers` worker processes (default: `default_workers()`), memory is pinned when CUDA is
     present, and every worker gets its own seed (per rank, per epoch). `fit` calls the sampler's
-    `set_epoch` each epoch. In a rehearsal (`--full-steps`) each rank's batch is cut to
+    `set_epoch` each epoch. $REPRO_LOADER_WORKERS overrides `num_workers`. In a rehearsal (`--full-steps`) each rank's batch is cut to
     `rehearsal_batch` so a miniature layout still yields steps."""
     rank, size = world()
     batch_size = rehearsal_batch(batch_size, len(dataset) if hasattr(dataset, "__len__") else None) * \
@@ -122,7 +128,7 @@ def loader(dataset, batch_size: int, *, seed: int, shuffle: bool = True, drop_la
         raise ValueError(f"global batch {batch_size} is not divisible by the {size} ranks")
     sampler = DistributedSampler(dataset, num_replicas=size, rank=rank, shuffle=shuffle, seed=seed,
                                  drop_last=drop_last)
-    workers = default_workers() if num_workers is None else num_workers
+    workers = default_workers(num_workers)
     extra = {}
     if workers > 0:
         extra["persistent_workers"] = True if persistent_workers is None else persistent_workers

@@ -290,7 +290,7 @@ def measure_input(p: Path_, root: Path, n: int, res: int, workers: int | None) -
     files = p.files(root)
     if not files:
         raise FileNotFoundError(f"no input files for {p.paper} in {root} (layout {p.layout})")
-    workers = default_workers() if workers is None else workers
+    workers = default_workers(workers)
     bs = max(1, min(n, 16))
     ds = _Files(files, max(n, bs), res, p.decode)
     dl = loader(ds, bs, seed=0, num_workers=workers, collate_fn=lambda b: torch.stack(b))
@@ -371,7 +371,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply resolution and batch (CPU smoke runs only)")
     ap.add_argument("--papers", default="", help="comma-separated suites (default: all)")
     ap.add_argument("--data-root", default=None, help="decode these files instead of a fresh miniature layout")
-    ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: common.distributed.default_workers)")
+    ap.add_argument("--workers", type=int, default=None, help="DataLoader workers ($REPRO_LOADER_WORKERS overrides; default: common.distributed.default_workers)")
     ap.add_argument("--out", default="reports/out/rehearsal", help="folder for rehearsal.md and rehearsal.json")
     a = ap.parse_args(argv)
     from .runtime import pick_device

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from datasets import voc
 from metrics.segmentation import ConfusionMatrix
 from reference_impls.common import autocast, fit, poly_lr, rehearsal_batch, world
+from reference_impls.common.distributed import default_workers
 
 from . import crf as crf_module
 from .model import msc_loss
@@ -99,7 +100,7 @@ def train_segmentation(model, ds, cfg: dict, seed: int, device, resume=None, des
     sampler = (torch.utils.data.distributed.DistributedSampler(ds, seed=seed) if world_size > 1 else
                torch.utils.data.RandomSampler(ds, generator=torch.Generator().manual_seed(seed)))
     per_rank = rehearsal_batch(max(1, cfg["batch_size"] // world_size), len(ds))   # cut only in a rehearsal
-    loader = torch.utils.data.DataLoader(ds, batch_size=per_rank, sampler=sampler, num_workers=4, drop_last=True,
+    loader = torch.utils.data.DataLoader(ds, batch_size=per_rank, sampler=sampler, num_workers=default_workers(4), drop_last=True,
                                          collate_fn=lambda b: (torch.stack([x for x, _, _ in b]),
                                                                torch.stack([y for _, y, _ in b])),
                                          **seeded_loader_args(seed * 1000 + rank))
