@@ -104,3 +104,29 @@ def test_train_model_untrained_control_is_seeded(tmp_path, transformer):
     assert any(not torch.equal(p, q) for p, q in zip(a.state_dict().values(), t.state_dict().values()))
     plain, stn_net = (stn.train_model(f, data, untrained=True, **kw) for f in (False, True))
     assert all(torch.equal(p, q) for p, q in zip(plain.cnn.state_dict().values(), stn_net.cnn.state_dict().values()))
+
+
+def test_clutter_pieces_overlay_by_max_as_a_loop_would():
+    """The vectorised clutter equals pasting each 6x6 piece in turn with a pixel-wise max (the
+    generator's draws replayed by hand)."""
+    from reference_impls.stn import data as D
+    g = torch.Generator().manual_seed(5)
+    img = (torch.rand(6, 28, 28, generator=g) * 255).to(torch.uint8)
+    donors = (torch.rand(4, 28, 28, generator=g) * 255).to(torch.uint8)
+    d = distorted_mnist(img, torch.arange(6), seed=9, clutter_from=donors)
+    n, k, c = 6, D.CLUTTER_PIECES, D.CLUTTER_SIZE
+    g = torch.Generator().manual_seed(9)
+    M = D.distortions(n, g)
+    assert torch.equal(M, d.M)
+    x = transform(D.centred(img), torch.linalg.inv(M)[:, :2], (CANVAS, CANVAS))
+    src = donors.float() / 255
+    donor = torch.randint(len(src), (n, k), generator=g)
+    donor = torch.where(donor == torch.arange(n)[:, None] % len(src), (donor + 1) % len(src), donor)
+    sy, sx = torch.randint(4, 28 - c - 4, (2, n, k), generator=g)
+    ty, tx = torch.randint(0, CANVAS - c + 1, (2, n, k), generator=g)
+    for i in range(n):
+        for j in range(k):
+            region = x[i, 0, ty[i, j]:ty[i, j] + c, tx[i, j]:tx[i, j] + c]
+            torch.maximum(region, src[donor[i, j], sy[i, j]:sy[i, j] + c, sx[i, j]:sx[i, j] + c], out=region)
+    assert torch.equal(d.x, x.clamp(0, 1))
+    assert float((d.x - transform(D.centred(img), torch.linalg.inv(M)[:, :2], (CANVAS, CANVAS)).clamp(0, 1)).max()) > 0.5

@@ -78,12 +78,12 @@ def distorted_mnist(images: torch.Tensor, labels: torch.Tensor, *, seed: int, cl
     donor = torch.where(donor == torch.arange(n)[:, None] % len(src), (donor + 1) % len(src), donor)
     sy, sx = torch.randint(4, 28 - c - 4, (2, n, k), generator=g)      # pieces from the digit's inner part
     ty, tx = torch.randint(0, CANVAS - c + 1, (2, n, k), generator=g)
-    for i in range(n):
-        for j in range(k):
-            piece = src[donor[i, j], sy[i, j]:sy[i, j] + c, sx[i, j]:sx[i, j] + c]
-            region = x[i, 0, ty[i, j]:ty[i, j] + c, tx[i, j]:tx[i, j] + c]
-            torch.maximum(region, piece, out=region)
-    return Distorted(x=x.clamp(0, 1), canonical=canon, y=labels.clone(), M=M)
+    d = torch.arange(c)
+    rows, cols = (sy[..., None, None] + d[:, None]), (sx[..., None, None] + d)             # (n, k, c, c)
+    pieces = src[donor[..., None, None], rows, cols]
+    where = (ty[..., None, None] + d[:, None]) * CANVAS + tx[..., None, None] + d         # canvas pixel of each
+    x = x.reshape(n, -1).scatter_reduce(1, where.reshape(n, -1), pieces.reshape(n, -1), "amax")   # pieces overlay by max
+    return Distorted(x=x.reshape(n, 1, CANVAS, CANVAS).clamp(0, 1), canonical=canon, y=labels.clone(), M=M)
 
 
 def compose_to_canonical(theta: torch.Tensor, M: torch.Tensor) -> torch.Tensor:

@@ -32,16 +32,20 @@ class Classifier(nn.Module):
 
 
 class Localisation(nn.Module):
-    """A small CNN regressing the 6 affine parameters from the 42x42 canvas."""
+    """A small CNN regressing the 6 affine parameters from the 42x42 canvas: max pooling to 21x21,
+    two 20-filter 5x5 convolutions with max pooling between (as in public reproductions of the
+    paper's distorted-MNIST ST-CNN, e.g. hvy/chainer-spatial-transformer-networks), a 50-unit hidden
+    layer, then the regression layer at zero weights and the identity bias (the paper's identity
+    initialisation)."""
 
-    def __init__(self):
+    def __init__(self, filters: int = 20, hidden: int = 50):
         super().__init__()
         self.features = nn.Sequential(
             nn.MaxPool2d(2),                                                   # 42 -> 21
-            nn.Conv2d(1, 8, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),         # 21 -> 10
-            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),        # 10 -> 5
-            nn.Flatten(), nn.Linear(16 * 5 * 5, 32), nn.ReLU())
-        self.theta = nn.Linear(32, 6)
+            nn.Conv2d(1, filters, 5), nn.MaxPool2d(2), nn.ReLU(),              # 21 -> 17 -> 8
+            nn.Conv2d(filters, filters, 5), nn.ReLU(),                         # 8 -> 4
+            nn.Flatten(), nn.Linear(filters * 4 * 4, hidden), nn.ReLU())
+        self.theta = nn.Linear(hidden, 6)
         nn.init.zeros_(self.theta.weight)
         with torch.no_grad():
             self.theta.bias.copy_(torch.tensor([1.0, 0, 0, 0, 1.0, 0]))
