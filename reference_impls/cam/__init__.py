@@ -22,12 +22,12 @@ from datasets.wsol_proxy import train_view, wsol_proxy
 from metrics import localization as L
 from reference_impls.common import fit
 
-from .maps import METHODS, cam, cam_from_features, top_classes, upsample
+from .maps import METHODS, cam, cam_from_features, gradcam_and_backprop, top_classes, upsample
 from .models import CAMNet, build_model
 
 NHWC = torch.channels_last       # training and evaluation layout (see `train`)
 
-__all__ = ["load_data", "build_model", "train", "evaluate", "evaluate_boxes", "cam_overhead", "CAMNet", "METHODS"]
+__all__ = ["load_data", "build_model", "train", "evaluate", "evaluate_gt", "evaluate_boxes", "classify", "cam_overhead", "CAMNet", "METHODS"]
 
 
 def load_data(n_train: int, n_test: int, seed: int) -> dict:
@@ -92,8 +92,8 @@ def evaluate(model, data: dict, method: str = "cam", *, k: int = 5, threshold: f
     fn = METHODS[method]
     model.eval().to(device, memory_format=NHWC)
     if gt_only:
-        return _evaluate_gt(model, data, fn, threshold=threshold, batch_size=batch_size, device=device,
-                            interval=interval, keep_maps=keep_maps, v2=v2)
+        return evaluate_gt(model, data, (method,), threshold=threshold, batch_size=batch_size, device=device,
+                           interval=interval, keep_maps=keep_maps, v2=v2)[method]
     classes, boxes, gt_maps, gt_box_pred = [], [], [], []
     kept = []
     for i in range(0, len(data["labels"]), batch_size):
@@ -137,27 +137,59 @@ def evaluate(model, data: dict, method: str = "cam", *, k: int = 5, threshold: f
     return out
 
 
-def _evaluate_gt(model, data, fn, *, threshold, batch_size, device, interval, keep_maps, v2) -> dict:
-    """`evaluate(..., gt_only=True)`: one map per image, for its ground-truth class."""
-    gt_maps, gt_box_pred, top1, kept = [], [], [], []
+def _gt_class_maps(model, x, y, methods):
+    """(logits, {method: (B, 1, H, W) maps of the GT class}); Grad-CAM and Backprop together share
+    one forward and one backward pass (`gradcam_and_backprop`: the same numbers as apart)."""
+    if sorted(methods) == ["backprop", "gradcam"]:
+        logits, g, b, _ = gradcam_and_backprop(model, x, classes=y[:, None])
+        return logits, {"gradcam": g, "backprop": b}
+    maps = {}
+    for m in methods:
+        logits, maps[m], _ = METHODS[m](model, x, classes=y[:, None])
+    return logits, maps
+
+
+def evaluate_gt(model, data: dict, methods=("gradcam", "backprop"), *, threshold: float = 0.2, batch_size: int = 100,
+                device="cpu", interval: float = 0.01, keep_maps: int = 0, v2: bool = True) -> dict:
+    """{method: `evaluate(model, data, method, gt_only=True)`} for several methods in one pass over
+    the data: one map per image and method, for the ground-truth class (the GT-known metrics,
+    MaxBoxAcc/V2 and the top-1 classification error)."""
+    model.eval().to(device, memory_format=NHWC)
+    acc = {m: {"maps": [], "boxes": [], "kept": []} for m in methods}
+    top1 = []
     for i in range(0, len(data["labels"]), batch_size):
         x = data["images"][i:i + batch_size].to(device).contiguous(memory_format=NHWC)
         y = data["labels"][i:i + batch_size].to(device)
-        logits, gmaps, _ = fn(model, x, classes=y[:, None])
-        gmaps = gmaps[:, 0].float().cpu().numpy()
-        for gm, box, t in zip(gmaps, L.cam_boxes(gmaps, threshold), top_classes(logits, 1).cpu().tolist()):
-            gt_maps.append(L.normalize_scoremap(gm))
-            gt_box_pred.append(box)
-            top1.append(t)
-            if len(kept) < keep_maps:
-                kept.append({"map": gm, "box": box, "top1": t[0]})
+        logits, maps = _gt_class_maps(model, x, y, methods)
+        t1 = top_classes(logits, 1).cpu().tolist()
+        top1 += t1
+        for m, a in acc.items():
+            gmaps = maps[m][:, 0].float().cpu().numpy()
+            for gm, box, t in zip(gmaps, L.cam_boxes(gmaps, threshold), t1):
+                a["maps"].append(L.normalize_scoremap(gm))
+                a["boxes"].append(box)
+                if len(a["kept"]) < keep_maps:
+                    a["kept"].append({"map": gm, "box": box, "top1": t[0]})
     gt_cls = data["labels"].tolist()
     gt_boxes = [_gt_boxes(data, i) for i in range(len(gt_cls))]
-    out = {"top1_cls_error": L.cls_error(top1, gt_cls, k=1), "gt_known_loc": L.gt_known_loc(gt_box_pred, gt_boxes),
-           **L.box_accuracies(gt_maps, gt_boxes, interval=interval, v2=v2)}
-    if keep_maps:
-        out["examples"] = kept
+    out = {}
+    for m, a in acc.items():
+        out[m] = {"top1_cls_error": L.cls_error(top1, gt_cls, k=1), "gt_known_loc": L.gt_known_loc(a["boxes"], gt_boxes),
+                  **L.box_accuracies(a["maps"], gt_boxes, interval=interval, v2=v2)}
+        if keep_maps:
+            out[m]["examples"] = a["kept"]
     return out
+
+
+@torch.no_grad()
+def classify(model, data: dict, *, k: int = 5, batch_size: int = 200, device="cpu") -> list[list[int]]:
+    """The model's top-k classes of every image (a forward pass only)."""
+    model.eval().to(device, memory_format=NHWC)
+    classes = []
+    for i in range(0, len(data["labels"]), batch_size):
+        x = data["images"][i:i + batch_size].to(device).contiguous(memory_format=NHWC)
+        classes += top_classes(model(x), k).cpu().tolist()
+    return classes
 
 
 @torch.no_grad()
@@ -167,13 +199,9 @@ def evaluate_boxes(model, data: dict, box, *, k: int = 5, batch_size: int = 200,
     (centre box, full image). The GT-known metrics score the box as a map (`L.box_map`) with the
     same code as the CAMs (so MaxBoxAcc is the hit rate at IoU 0.5 of the box in wsolevaluation's
     x + w convention)."""
-    model.eval().to(device, memory_format=NHWC)
     h, w = data["images"].shape[-2:]
     box = tuple(box(w, h)) if callable(box) else tuple(int(v) for v in box)
-    classes = []
-    for i in range(0, len(data["labels"]), batch_size):
-        x = data["images"][i:i + batch_size].to(device).contiguous(memory_format=NHWC)
-        classes += top_classes(model(x), k).cpu().tolist()
+    classes = classify(model, data, k=k, batch_size=batch_size, device=device)
     gt_cls = data["labels"].tolist()
     gt_boxes = [_gt_boxes(data, i) for i in range(len(gt_cls))]
     boxes = [[box] * len(c) for c in classes]

@@ -29,40 +29,55 @@ def cam(model, x: torch.Tensor, classes: torch.Tensor | None = None, k: int = 5)
     return logits, upsample(cam_from_features(f, model.fc.weight, classes), x.shape[-2:]), classes
 
 
-def _per_class_grads(model, x, classes, use_features: bool):
-    """Gradients of each requested class score w.r.t. the input or the last conv maps."""
+def _per_class_grads(model, x, classes, wrt=("features",), k: int = 5):
+    """One forward pass, then per requested class one backward pass giving the class score's
+    gradients w.r.t. each of `wrt` ("features": the last conv maps, "input": the image) at once.
+    `classes` None: the top-k classes of that same forward pass (no second forward).
+    Returns (logits, features, [tuple of gradients, in the order of `wrt`, per class], classes)."""
     out = []
     with torch.enable_grad():
-        x = x.detach().requires_grad_(use_features is False)
+        x = x.detach().requires_grad_("input" in wrt)
         logits, f = model(x, return_features=True)
+        if classes is None:
+            classes = top_classes(logits.detach(), k)
+        targets = [f if w == "features" else x for w in wrt]
         for j in range(classes.shape[1]):
             s = logits.gather(1, classes[:, j:j + 1]).sum()
-            target = f if use_features else x
-            g, = torch.autograd.grad(s, target, retain_graph=j + 1 < classes.shape[1])
-            out.append(g)
-    return logits.detach(), f.detach(), out
+            out.append(torch.autograd.grad(s, targets, retain_graph=j + 1 < classes.shape[1]))
+    return logits.detach(), f.detach(), out, classes
+
+
+def _gradcam_maps(f, grads, relu: bool = True):
+    maps = torch.stack([(g.mean((2, 3), keepdim=True) * f).sum(1) for g in grads], 1)
+    return F.relu(maps) if relu else maps
+
+
+def _saliency_maps(grads):
+    return torch.stack([g.abs().amax(1) for g in grads], 1)
 
 
 def gradcam(model, x: torch.Tensor, classes: torch.Tensor | None = None, k: int = 5, relu: bool = True,
             size=None):
     """Grad-CAM: ReLU(sum_k alpha_k^c A_k), alpha = spatial mean of d score_c / d A_k, upsampled to
     the image (`size=False`: at the feature maps' resolution; `relu=False`: before the ReLU)."""
-    if classes is None:
-        with torch.no_grad():
-            classes = top_classes(model(x), k)
-    logits, f, grads = _per_class_grads(model, x, classes, use_features=True)
-    maps = torch.stack([(g.mean((2, 3), keepdim=True) * f).sum(1) for g in grads], 1)
-    maps = F.relu(maps) if relu else maps
+    logits, f, grads, classes = _per_class_grads(model, x, classes, ("features",), k)
+    maps = _gradcam_maps(f, [g for g, in grads], relu)
     return logits, maps if size is False else upsample(maps, x.shape[-2:]), classes
 
 
 def backprop_saliency(model, x: torch.Tensor, classes: torch.Tensor | None = None, k: int = 5):
     """Simonyan et al.: |d score_c / d image|, max over colour channels, at image resolution."""
-    if classes is None:
-        with torch.no_grad():
-            classes = top_classes(model(x), k)
-    logits, _, grads = _per_class_grads(model, x, classes, use_features=False)
-    return logits, torch.stack([g.abs().amax(1) for g in grads], 1), classes
+    logits, _, grads, classes = _per_class_grads(model, x, classes, ("input",), k)
+    return logits, _saliency_maps([g for g, in grads]), classes
+
+
+def gradcam_and_backprop(model, x: torch.Tensor, classes: torch.Tensor | None = None, k: int = 5):
+    """`gradcam` and `backprop_saliency` of the same classes from one forward pass and one backward
+    pass per class (both gradients at once): (logits, Grad-CAM maps, Backprop maps, classes), the
+    same numbers as the two functions called apart."""
+    logits, f, grads, classes = _per_class_grads(model, x, classes, ("features", "input"), k)
+    return (logits, upsample(_gradcam_maps(f, [g for g, _ in grads]), x.shape[-2:]),
+            _saliency_maps([g for _, g in grads]), classes)
 
 
 METHODS = {"cam": cam, "gradcam": gradcam, "backprop": backprop_saliency}
