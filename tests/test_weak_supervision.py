@@ -114,3 +114,75 @@ def test_shared_map_scores_equal_its_per_image_copies():
     data = parts_proxy(6, 1, "test")
     g = centre_gaussian(64, 16.0)
     assert localization_scores(g, data) == localization_scores(np.stack([g] * 6), data)
+
+
+def test_parts_proxy_parts_concatenate_and_empty_canvases():
+    """A set is the concatenation of its parts (the suite draws only the canvases it lacks); the
+    object-free canvases have their own stream and no object."""
+    from reference_impls.weak_supervision.part_objects import empty_canvases
+    whole, head, tail = parts_proxy(5, 2, "test"), parts_proxy(2, 2, "test"), parts_proxy(3, 2, "test", first=2)
+    for k, v in whole.items():
+        assert torch.equal(v, torch.cat([head[k], tail[k]])), k
+    e = empty_canvases(3, 2)
+    assert e.shape == (3, 3, 64, 64) and torch.equal(e, empty_canvases(3, 2))
+    assert empty_canvases(0, 2).shape == (0, 3, 64, 64)
+    # same background, clutter and distractor as the object canvas of the same generator, minus the object
+    from reference_impls.weak_supervision.part_objects import make_parts_object
+    img, cls, parts = make_parts_object(np.random.default_rng([2, 12, 0]))
+    bare, none, no_parts = make_parts_object(np.random.default_rng([2, 12, 0]), empty=True)
+    assert none == -1 and not no_parts.any() and cls >= 0 and parts.any()
+    assert (img[parts == 0] == bare[parts == 0]).all() and (img[parts > 0] != bare[parts > 0]).any()
+
+
+def test_image_label_loss_uniform_target_on_object_free_canvases():
+    from reference_impls.weak_supervision.train import image_label_loss
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.5], [3.0, 0.0, 0.0]])
+    y = torch.tensor([0, -1, -1])
+    logp = torch.log_softmax(logits, 1)
+    want = -(logp[0, 0] + logp[1].mean() + logp[2].mean()) / 3
+    assert float(image_label_loss(logits, y)) == pytest.approx(float(want), rel=1e-6)
+    # equal logits are the optimum on an object-free canvas: log K
+    assert float(image_label_loss(logits[1:2], y[1:2])) == pytest.approx(float(np.log(3)), rel=1e-6)
+    # labels only: plain cross-entropy
+    assert float(image_label_loss(logits, torch.tensor([0, 1, 2]))) == pytest.approx(
+        float(torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2]))))
+    # sigmoid: all-zero target on an object-free canvas
+    bce = image_label_loss(logits, y, "sigmoid")
+    target = torch.tensor([[1.0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    assert float(bce) == pytest.approx(float(torch.nn.functional.binary_cross_entropy_with_logits(logits, target)))
+    with pytest.raises(ValueError):
+        image_label_loss(logits, y, "hinge")
+
+
+def test_acol_top1_maps_in_one_pass_and_erasing_of_object_free_canvases():
+    torch.manual_seed(0)
+    net = ACoLNet(3, width=2).eval()
+    x = torch.randn(4, 3, 64, 64)
+    with torch.no_grad():
+        top = net(x)[0].argmax(1)
+        one = net.localization_maps(x, None)
+        two = net.localization_maps(x, top)
+        assert torch.equal(one["classes"], top) and torch.equal(one["fused"], two["fused"])
+        # label -1 (an object-free training canvas): B's input is erased with A's top-1 class's map
+        la, lb = net(x, torch.full((4,), -1))
+        assert torch.equal(lb, net(x, top)[1])
+
+
+def test_cam_seed_masks_of_normalised_maps():
+    from reference_impls.weak_supervision.maps import normalized
+    maps = np.array([[[1.0, 2.0], [3.0, 5.0]]])
+    assert cam_seed_masks(normalized(maps), [1], 0.5, is_normalized=True).tolist() == \
+        cam_seed_masks(maps, [1], 0.5).tolist() == [[[0, 0], [2, 2]]]
+
+
+def test_suite_canvas_sets_are_drawn_once_as_prefixes():
+    """The localization's test set is the segmentation's first canvases: a larger set reuses the
+    smaller one and draws the rest; a smaller one is a slice; both equal parts_proxy's."""
+    from reference_impls.weak_supervision import smoke
+    smoke._CANVASES.clear()
+    small, big = smoke._canvases(2, 5, "test"), smoke._canvases(4, 5, "test")
+    again = smoke._canvases(3, 5, "test")
+    ref = parts_proxy(4, 5, "test")
+    for k in ref:
+        assert torch.equal(big[k], ref[k]) and torch.equal(small[k], ref[k][:2]) and torch.equal(again[k], ref[k][:3])
+    smoke._CANVASES.clear()

@@ -104,11 +104,12 @@ class ACoLNet(nn.Module):
 
     def branches(self, x, classes: torch.Tensor | None = None):
         """(map_a, map_b): both classifiers' class maps (B, K, h, w); B sees the features erased with
-        A's map of `classes` (the labels in training; A's top-1 class when None)."""
+        A's map of `classes` (the labels in training; A's top-1 class when None, and for a label -1,
+        an object-free training canvas)."""
         f = self.features(x)
         map_a = self.cls_a(f)
-        if classes is None:
-            classes = map_a.mean((2, 3)).argmax(1)
+        top = map_a.mean((2, 3)).argmax(1)
+        classes = top if classes is None else torch.where(classes >= 0, classes, top)   # -1: an object-free canvas
         return map_a, self.cls_b(self.erase(f, map_a, classes))
 
     def forward(self, x, labels: torch.Tensor | None = None):
@@ -117,12 +118,15 @@ class ACoLNet(nn.Module):
         return map_a.mean((2, 3)), map_b.mean((2, 3))
 
     @torch.no_grad()
-    def localization_maps(self, x, classes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(B, h, w) maps of `classes`: A's, B's (both normalised) and the fused max(A, B)."""
+    def localization_maps(self, x, classes: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """(B, h, w) maps of `classes` (A's top-1 classes when None, returned as "classes"): A's, B's
+        (both normalised) and the fused max(A, B)."""
         map_a, map_b = self.branches(x, classes)
+        if classes is None:
+            classes = map_a.mean((2, 3)).argmax(1)
         idx = torch.arange(len(classes))
         a, b = normalize_maps(map_a[idx, classes]), normalize_maps(map_b[idx, classes])
-        return {"a": a, "b": b, "fused": torch.maximum(a, b)}
+        return {"a": a, "b": b, "fused": torch.maximum(a, b), "classes": classes}
 
 
 class SegNet(nn.Module):

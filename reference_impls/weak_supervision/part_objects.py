@@ -21,6 +21,8 @@ part"); a map that covers the object's extent must also cover the body. A head-o
 IoU ~0.3 with the whole object's box, so it fails MaxBoxAccV2's IoU 0.5 and 0.7 criteria.
 Clutter strokes and a distractor bar sit under the object, as in the one-object proxy.
 Training code only ever sees "images" and "labels" (`datasets.wsol_proxy.train_view`).
+`empty_canvases(n, seed)`: the same scenes without an object (background, clutter, distractor), for
+the classifiers' object-free training canvases.
 """
 from __future__ import annotations
 
@@ -54,8 +56,9 @@ class PartsConfig:
 CONFIG = PartsConfig()
 
 
-def make_parts_object(rng: np.random.Generator, cfg: PartsConfig = CONFIG):
-    """(image uint8 (S, S, 3), class, parts mask (S, S): 0 / HEAD / BODY)."""
+def make_parts_object(rng: np.random.Generator, cfg: PartsConfig = CONFIG, empty: bool = False):
+    """(image uint8 (S, S, 3), class, parts mask (S, S): 0 / HEAD / BODY). `empty`: the same
+    background, clutter and distractor, no object (class -1, an all-zero mask)."""
     S = cfg.size
     yy, xx = _grid(S)
     img = _background(rng, S, cfg.background_contrast)
@@ -73,6 +76,8 @@ def make_parts_object(rng: np.random.Generator, cfg: PartsConfig = CONFIG):
         x0, y0 = int(rng.uniform(0, S - w)), int(rng.uniform(0, S - h))
         patch = img[y0:y0 + int(h) + 1, x0:x0 + int(w) + 1]
         patch[:] = COLOR_VALUES[rng.integers(len(COLOR_VALUES))] * rng.uniform(0.5, 0.9, size=patch.shape[:2] + (1,))
+    if empty:
+        return np.clip(img, 0, 255).astype(np.uint8), -1, np.zeros((S, S), np.int64)
 
     cls = int(rng.integers(cfg.n_classes))
     r = rng.uniform(*cfg.head_radius)
@@ -105,15 +110,18 @@ def make_parts_object(rng: np.random.Generator, cfg: PartsConfig = CONFIG):
     return np.clip(img, 0, 255).astype(np.uint8), cls, parts
 
 
-def parts_proxy(n: int, seed: int, split: str = "train", cfg: PartsConfig = CONFIG) -> dict[str, torch.Tensor]:
-    """`n` canvases for `split` ("train" or "test": disjoint random streams), deterministic by seed."""
+def parts_proxy(n: int, seed: int, split: str = "train", cfg: PartsConfig = CONFIG,
+                first: int = 0) -> dict[str, torch.Tensor]:
+    """`n` canvases for `split` ("train" or "test": disjoint random streams), deterministic by seed:
+    canvases first, ..., first + n - 1 of the stream (each canvas has its own generator, so a set is
+    the concatenation of its parts)."""
     stream = {"train": 10, "test": 11}[split]
     S = cfg.size
     images = np.zeros((n, S, S, 3), np.uint8)
     labels = np.zeros(n, np.int64)
     masks = np.zeros((n, S, S), np.int64)
     for i in range(n):
-        images[i], labels[i], masks[i] = make_parts_object(np.random.default_rng([seed, stream, i]), cfg)
+        images[i], labels[i], masks[i] = make_parts_object(np.random.default_rng([seed, stream, first + i]), cfg)
     fg = masks > 0
     rows, cols = fg.any(2), fg.any(1)
     boxes = np.stack([cols.argmax(1), rows.argmax(1), S - 1 - cols[:, ::-1].argmax(1),
@@ -122,6 +130,15 @@ def parts_proxy(n: int, seed: int, split: str = "train", cfg: PartsConfig = CONF
     semantic = np.where(fg, labels[:, None, None] + 1, 0)
     return {"images": x.contiguous(), "labels": torch.from_numpy(labels), "boxes": torch.from_numpy(boxes),
             "masks": torch.from_numpy(masks), "semantic": torch.from_numpy(semantic), "raw": torch.from_numpy(images)}
+
+
+def empty_canvases(n: int, seed: int, cfg: PartsConfig = CONFIG) -> torch.Tensor:
+    """`n` object-free training canvases (N, 3, S, S), normalised as parts_proxy's images: background,
+    clutter strokes and a distractor bar (whose colour may be any head colour), no object. Their own
+    random stream: the object canvases of every split are unchanged."""
+    images = np.stack([make_parts_object(np.random.default_rng([seed, 12, i]), cfg, empty=True)[0] for i in range(n)]) \
+        if n else np.zeros((0, cfg.size, cfg.size, 3), np.uint8)
+    return ((torch.from_numpy(images).permute(0, 3, 1, 2).float() - MEAN) / STD).contiguous()
 
 
 def n_classes(cfg: PartsConfig = CONFIG) -> int:

@@ -19,10 +19,11 @@ from metrics.segmentation import confusion_matrix, scores_from_confusion
 from .maps import normalized
 
 
-def cam_seed_masks(maps, classes, threshold: float) -> np.ndarray:
+def cam_seed_masks(maps, classes, threshold: float, is_normalized: bool = False) -> np.ndarray:
     """maps (N, H, W) of each image's predicted class, classes (N,) -> labels (N, H, W): class + 1
-    where the min-max normalised map is >= threshold, background 0 elsewhere."""
-    m = normalized(maps)
+    where the min-max normalised map is >= threshold, background 0 elsewhere (`is_normalized`: the
+    maps are `maps.normalized` already, e.g. for a threshold sweep)."""
+    m = np.asarray(maps) if is_normalized else normalized(maps)
     c = np.asarray(classes).reshape(-1, 1, 1)
     return np.where(m >= threshold, c + 1, 0).astype(np.int64)
 
