@@ -219,9 +219,20 @@ def _fingerprint(data: dict) -> str:
     return f"vocab={len(data['vocab'])}|n={len(data['train_images'])}"
 
 
+# the captioning stages' schedule: it does not touch the pretrained CNN or its features
+CAPTIONING_SCHEDULE = ("stage1_epochs", "lr", "stage2_epochs", "finetune_lr", "encoder_lr")
+
+
+def cnn_config(cfg: dict) -> dict:
+    """The settings the pretrained CNN and its feature grid depend on: cfg without the captioning
+    schedule, so that captioners trained on other schedules share one CNN and one grid."""
+    return {k: v for k, v in cfg.items() if k not in CAPTIONING_SCHEDULE}
+
+
 def pretrained_cnn(cfg: dict, data: dict, seed: int, cache_dir, device="cpu", untrained: bool = False) -> ShowAndTell:
     """The captioner's CNN after its pretraining (the proxy's "ImageNet" stage; no captioning yet),
-    inside a ShowAndTell shell (cached by common.trained)."""
+    inside a ShowAndTell shell (cached by common.trained, keyed by cnn_config(cfg))."""
+    cfg = cnn_config(cfg)
     V = len(data["vocab"])
 
     def pretrain(m, resume):
@@ -242,6 +253,8 @@ def proxy_features(cfg: dict, data: dict, seed: int, cache_dir, device="cpu") ->
     "test": ...}, computed once (common.memo) for Show and Tell (pooled) and Show, Attend and Tell
     (the grid), which train on them with the CNN frozen. In the negative-control run memo()
     recomputes them from the untrained CNN, as trained() returns it there."""
+    cfg = cnn_config(cfg)
+
     def compute():
         cnn = pretrained_cnn(cfg, data, seed, cache_dir, device)
         return {"train": cnn_features(cnn, data["train_images"], device=device, grid=True),
@@ -269,8 +282,10 @@ def trained_proxy_model(cfg: dict, data: dict, seed: int, cache_dir, device="cpu
         return m
 
     def run_stage1(m, resume):
-        torch.manual_seed(seed + 2)
+        # the features first: computing them (when no cache has them yet) builds the CNN, which reseeds the
+        # generator; seeded after the fetch, the training is the same whatever was computed or cached before
         feats = proxy_features(cfg, data, seed, cache_dir, device)["train"].mean((2, 3))
+        torch.manual_seed(seed + 2)
         frozen_stage(m, feats, data, cfg, seed, resume, lambda m_, c, f: caption_loss(m_, c, feats=f), device)
 
     s1 = trained("show_and_tell_stage1", build=build_captioner, train=run_stage1, config=cfg, seed=seed,

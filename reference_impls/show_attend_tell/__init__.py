@@ -10,9 +10,9 @@ regularisation, attention maps scored against the scenes' object masks.
 Smoke tier: the CNN is Show and Tell's proxy CNN (pretrained on the scenes' attribute task, output
 stride 8: a 4x4 grid of 128-d annotation vectors), its feature grid computed once and shared
 with the Show and Tell suite (show_and_tell.proxy_features); the decoder is trained with the CNN
-frozen (Xu et al. use VGG features without fine-tuning), with Show and Tell's stage-1 schedule, so
-that Show and Tell after stage 1 is the baseline of the same size (same CNN, features, LSTM width,
-data and epochs). Full tier: VGG-19 conv5_4 (14x14x512 at 224x224) from an ImageNet checkpoint.
+frozen (Xu et al. use VGG features without fine-tuning), with Show and Tell's stage-1 optimiser for
+one epoch; Show and Tell's stage 1 on the same schedule (BASELINE) is the baseline of the same size
+(same CNN, features, LSTM width, data and epochs). Full tier: VGG-19 conv5_4 (14x14x512 at 224x224) from an ImageNet checkpoint.
 """
 from __future__ import annotations
 
@@ -31,11 +31,14 @@ from reference_impls.common import trained
 from . import model as model_mod
 from .model import ShowAttendTell
 
-__all__ = ["PROXY", "FULL", "ShowAttendTell", "build_model", "sat_loss", "doubly_stochastic_penalty", "trained_full_model",
+__all__ = ["PROXY", "BASELINE", "FULL", "ShowAttendTell", "build_model", "sat_loss", "doubly_stochastic_penalty", "trained_full_model",
            "trained_proxy_model", "attention_in_masks", "object_word_steps", "centre_prior"]
 
-# the shared proxy (data, CNN, LSTM width, stage-1 schedule) plus the attention's own settings
-PROXY = dict(st.PROXY, att=128, alpha_c=1.0)
+# the shared proxy (data, CNN, LSTM width, stage-1 optimiser) plus the attention's own settings; every
+# (image, caption) pair seen once (Show and Tell's own stage 1 sees each twice: the smoke budget)
+PROXY = dict(st.PROXY, att=128, alpha_c=1.0, stage1_epochs=1)
+# the baseline of the same size: Show and Tell's stage 1 on the same CNN, features and schedule
+BASELINE = dict(st.PROXY, stage1_epochs=PROXY["stage1_epochs"])
 
 
 def build_model(cfg: dict, vocab_size: int, encoder_weights=None) -> ShowAttendTell:

@@ -28,9 +28,9 @@ def runs(seed, cache_dir):
     torch.manual_seed(seed)
     with num_threads(1):   # small LSTMs on 4x4 grids: a second thread buys little and spins on a shared CPU
         data = st.load_data(st.PROXY, seed, cache_dir)                      # the data Show and Tell's suite uses
-        # Show and Tell's stage 1 first, as its own suite obtains it (its training reads the generator
-        # as left by the feature grid's computation): the same baseline whichever suite trains it
-        baseline = st.trained_proxy_model(st.PROXY, data, seed, cache_dir, stage=1)
+        # each training seeds itself after fetching the shared feature grid: the same models whichever
+        # suite trains them, whatever was computed or cached before (tests/test_show_and_tell_determinism.py)
+        baseline = st.trained_proxy_model(sat.BASELINE, data, seed, cache_dir, stage=1)   # same CNN, grid, schedule
         models = {"soft_attention": sat.trained_proxy_model(sat.PROXY, data, seed, cache_dir),
                   "show_and_tell": baseline,
                   "untrained": sat.trained_proxy_model(sat.PROXY, data, seed, cache_dir, untrained=True)}
