@@ -5,7 +5,7 @@ import torch
 from reference_impls.common import count_params
 from reference_impls.deeplab import DeepLab
 from reference_impls.deeplab.upsample import (LearnedUpsample, bilinear_kernel, bilinear_upsample, train_upsampler,
-                                              transposed_bilinear, transposed_upsampler)
+                                              transposed_as_conv, transposed_bilinear, transposed_upsampler)
 
 
 def test_bilinear_kernel_factor_2():
@@ -25,6 +25,26 @@ def test_transposed_conv_with_bilinear_weights_is_bilinear_upsampling(factor):
     assert out.shape == (2, 3, 4 * factor, 5 * factor)
     assert torch.allclose(out, bilinear_upsample(x, factor), atol=1e-5)
     assert torch.allclose(LearnedUpsample(3, factor)(x), out, atol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [2, 4, 16])
+def test_sub_pixel_form_equals_the_transposed_conv_for_any_weights(factor):
+    """LearnedUpsample's forward (a 3x3 conv to f*f phases + pixel shuffle) is the transposed conv's map,
+    for arbitrary (trained) weights mixing the classes, and gradients reach the same weights."""
+    g = torch.Generator().manual_seed(1)
+    conv = transposed_upsampler(3, factor, bilinear_init=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+        conv.bias.copy_(torch.randn(3, generator=g))
+    x = torch.randn(2, 3, 4, 5, generator=g)
+    ref, fast = transposed_bilinear(conv, x), transposed_as_conv(conv, x)
+    assert fast.shape == ref.shape == (2, 3, 4 * factor, 5 * factor)
+    assert torch.allclose(fast, ref, atol=1e-4 * float(ref.abs().max()))
+    gw_ref = torch.autograd.grad(ref.square().sum(), conv.weight)[0]
+    gw_fast = torch.autograd.grad(transposed_as_conv(conv, x).square().sum(), conv.weight)[0]
+    assert torch.allclose(gw_fast, gw_ref, rtol=1e-4, atol=1e-4 * float(gw_ref.abs().max()))
+    with pytest.raises(ValueError, match="geometry"):
+        transposed_as_conv(torch.nn.ConvTranspose2d(3, 3, 3, stride=factor), x)
 
 
 def test_train_upsampler_learns_and_untrained_is_bilinear(tmp_path):

@@ -8,7 +8,9 @@ A stride-f transposed convolution with the (separable, per-channel) bilinear ker
 (Long et al. 2015: kernel 2f, taps 1 - |i - c| / f) *is* bilinear upsampling with half-pixel
 centres; F.interpolate clamps at the border, so the input is padded by one replicated pixel first
 and the output cropped. `LearnedUpsample` is that layer made trainable (FCN's "learnable deconvolution"),
-here trained on the frozen score maps of a trained network.
+here trained on the frozen score maps of a trained network; it computes the layer's map as a sub-pixel
+convolution (`transposed_as_conv`: a 3x3 conv to f*f phases per channel + pixel shuffle, the same weights),
+which is about twice as fast on CPU as ConvTranspose2d's 2f x 2f kernel over the zero-stuffed input.
 """
 from __future__ import annotations
 
@@ -55,9 +57,37 @@ def transposed_bilinear(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tens
     return conv(F.pad(x, (1, 1, 1, 1), mode="replicate"))
 
 
+def _phase_taps(factor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For `transposed_upsampler`'s geometry (kernel 2f, stride f, padding 3f/2, input padded by one
+    pixel): output pixel a*f + r takes input pixels a + j (j = 0, 1, 2) of the padded input through
+    kernel tap k[j, r] = (3f/2 + r, f/2 + r, r - f/2)[j], where that tap exists (mask[j, r])."""
+    r = torch.arange(factor)
+    k = torch.stack([r + 3 * factor // 2, r + factor // 2, r - factor // 2])
+    mask = (k >= 0) & (k < 2 * factor)
+    return k.clamp(0, 2 * factor - 1), mask
+
+
+def transposed_as_conv(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    """`transposed_bilinear(conv, x)` computed as a 3x3 convolution to f*f phases per class and a pixel
+    shuffle (sub-pixel convolution): the same linear map from the same weights, several times faster
+    on CPU than ConvTranspose2d's 2f x 2f kernel (which spends most of its taps on zeros of the strided
+    input); equal to float rounding (tests/test_deeplab_upsample.py)."""
+    f = conv.stride[0]
+    if conv.kernel_size != (2 * f, 2 * f) or conv.padding != (f // 2 + f,) * 2 or f % 2:
+        raise ValueError("transposed_as_conv needs transposed_upsampler's geometry (kernel 2f, stride f, padding 3f/2)")
+    k, mask = _phase_taps(f)
+    w = conv.weight[:, :, k[:, :, None, None], k[None, None, :, :]]          # (in, out, 3, f, 3, f): [jy, ry, jx, rx]
+    w = w * (mask[:, :, None, None] & mask[None, None, :, :]).to(w.dtype)
+    cin, cout = w.shape[:2]
+    w = w.permute(1, 3, 5, 0, 2, 4).reshape(cout * f * f, cin, 3, 3)          # out channel = class * f*f + ry * f + rx
+    out = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), w, conv.bias.repeat_interleave(f * f))
+    return F.pixel_shuffle(out, f)
+
+
 class LearnedUpsample(nn.Module):
     """A trainable stride-f transposed convolution over class scores (all channels mixed), initialised
-    to bilinear upsampling."""
+    to bilinear upsampling. Its parameters are the ConvTranspose2d's; the forward pass computes the same
+    map as a sub-pixel convolution (`transposed_as_conv`), which is faster on CPU."""
 
     def __init__(self, channels: int, factor: int):
         super().__init__()
@@ -65,7 +95,7 @@ class LearnedUpsample(nn.Module):
         self.conv = transposed_upsampler(channels, factor, bilinear_init=True)
 
     def forward(self, x):
-        return transposed_bilinear(self.conv, x)
+        return transposed_as_conv(self.conv, x)
 
 
 def train_upsampler(scores: torch.Tensor, labels: torch.Tensor, factor: int, seed: int, epochs: int = 8,
